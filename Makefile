@@ -1,0 +1,30 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv on a fresh
+# machine. torch is pinned first to the CPU wheel (an unpinned torch pulls a CUDA build).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: install demo test test-all lint clean-demo
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) examples/demo.py
+
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: PYTEST_ARGS =
+test-all: test
+
+lint: install
+	$(VENV)/bin/ruff check mmsearch tests bench examples migrations
+	$(VENV)/bin/ruff format --check mmsearch tests bench examples migrations

@@ -1,0 +1,54 @@
+"""Alembic environment: run the versioned migrations, then re-apply the idempotent `sql/`.
+
+The versioned scripts own tables and indexes; `sql/*.sql` (functions, views, roles,
+policies, all CREATE OR REPLACE / IF NOT EXISTS) is applied after every upgrade in the
+same transaction, so a plain `alembic upgrade head` leaves a complete database.
+`mmsearch init` passes its connection in; the bare `alembic` command resolves the DSN
+like every other entry point (MMSEARCH_DATABASE_URL, else the embedded server).
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection, text
+
+from mmsearch.db.schema import MIGRATION_LOCK_KEY, SCHEMA, apply_sql_files, engine_for
+
+VERSION_TABLE = "mmsearch_alembic_version"
+
+
+def run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        version_table=VERSION_TABLE,
+        version_table_schema="public",
+        transaction_per_migration=False,
+    )
+    with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        context.run_migrations()
+        schema_present = connection.execute(
+            text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"{SCHEMA}.record"}
+        ).scalar()
+        if schema_present:
+            apply_sql_files(connection)
+
+
+def main() -> None:
+    if context.is_offline_mode():
+        raise SystemExit("offline (--sql) mode is not supported: sql/ is applied to a database")
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        connection.commit()
+        return
+    from mmsearch.db.engine import resolve_dsn
+
+    engine = engine_for(resolve_dsn())
+    with engine.connect() as own:
+        run(own)
+        own.commit()
+    engine.dispose()
+
+
+main()

@@ -1,0 +1,55 @@
+"""The `mmsearch` command. Exit codes: 0 ok, 1 user error (one line on stderr), 2 internal."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mmsearch.cli.db import db_group, init_command, status_command
+from mmsearch.cli.ingest import ingest_command
+from mmsearch.cli.search import search_command
+from mmsearch.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    envvar="MMSEARCH_HOME",
+    type=click.Path(file_okay=False),
+    help="Data directory of the embedded database (default: the user data dir).",
+)
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Multimodal search over text, images, audio and video, in PostgreSQL."""
+    if home:
+        os.environ["MMSEARCH_HOME"] = home
+
+
+for command in (init_command, status_command, db_group, ingest_command, search_command):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; map errors to one line and an exit code instead of a traceback."""
+    try:
+        cli.main(args=argv, prog_name="mmsearch", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(1)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("MMSEARCH_DEBUG"):
+            raise
+        message = " ".join(str(exc).split())
+        click.echo(f"internal error: {type(exc).__name__}: {message}", err=True)
+        sys.exit(2)
+    sys.exit(0)

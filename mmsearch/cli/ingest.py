@@ -1,0 +1,68 @@
+"""`mmsearch ingest PATH...`"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from mmsearch.errors import UserError
+
+
+def parse_meta(pairs: tuple[str, ...]) -> dict[str, object]:
+    """`K=V` pairs; V is parsed as JSON when it is JSON (numbers, true), else kept a string."""
+    metadata: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--meta expects KEY=VALUE, got {pair!r}")
+        try:
+            metadata[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            metadata[key.strip()] = value
+    return metadata
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-c", "--collection", default="default", show_default=True)
+@click.option("-t", "--tag", "tags", multiple=True, help="Tag the records (repeatable).")
+@click.option("-m", "--meta", "meta", multiple=True, help="KEY=VALUE metadata (repeatable).")
+@click.option("--acl", multiple=True, help="Principal allowed to see the records (repeatable).")
+@click.option("--recursive/--no-recursive", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def ingest_command(
+    paths: tuple[str, ...],
+    collection: str,
+    tags: tuple[str, ...],
+    meta: tuple[str, ...],
+    acl: tuple[str, ...],
+    recursive: bool,
+    as_json: bool,
+) -> None:
+    """Ingest files and folders: unchanged files are skipped, bad ones recorded with a reason."""
+    from mmsearch.client import Client
+
+    metadata = parse_meta(meta)
+    with Client.connect() as client:
+        report = client.ingest(
+            list(paths),
+            collection=collection,
+            tags=list(tags),
+            metadata=metadata,
+            acl=list(acl) or ["public"],
+            recursive=recursive,
+            progress=not as_json,
+        )
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        click.echo(
+            f"ingested {report.ingested}, updated {report.updated}, unchanged {report.unchanged},"
+            f" skipped {report.skipped}, failed {report.failed} in {report.seconds:.1f}s"
+        )
+        for error in report.errors:
+            click.echo(f"  failed {error['uri']}: [{error['stage']}] {error['message']}", err=True)
+    if not report.ok:
+        sys.exit(1)

@@ -1,0 +1,73 @@
+"""`mmsearch search QUERY`"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mmsearch.errors import UserError
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("-c", "--collection", "collections", multiple=True, help="Repeatable.")
+@click.option(
+    "--media-type",
+    "media_types",
+    multiple=True,
+    type=click.Choice(["text", "image", "audio", "video"]),
+    help="Repeatable.",
+)
+@click.option("--tag", "tags", multiple=True, help="Records with any of these tags.")
+@click.option("--like", is_flag=True, help="QUERY is a file (query by example) or a segment id.")
+@click.option(
+    "--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default="hybrid", show_default=True
+)
+@click.option("--principal", "principals", multiple=True, help="Search as this principal.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--segments", is_flag=True, help="Show every matching segment, not one per record.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, best first.")
+def search_command(
+    query: str,
+    collections: tuple[str, ...],
+    media_types: tuple[str, ...],
+    tags: tuple[str, ...],
+    like: bool,
+    mode: str,
+    principals: tuple[str, ...],
+    k: int,
+    segments: bool,
+    as_json: bool,
+) -> None:
+    """Search by text; with --like, by an example file or "more like" a segment id."""
+    from mmsearch.client import Client
+
+    subject: str | Path | int = query
+    if like:
+        subject = int(query) if query.isdigit() else Path(query)
+        if isinstance(subject, Path) and not subject.is_file():
+            raise UserError(f"--like: no such file {query!r}")
+    with Client.connect() as client:
+        hits = client.search(
+            subject,
+            collection=list(collections),
+            media_types=list(media_types),
+            tags=list(tags),
+            mode=mode,
+            principals=list(principals),
+            k=k,
+            segments=segments,
+        )
+    for rank, hit in enumerate(hits, 1):
+        if as_json:
+            click.echo(json.dumps(hit.as_dict()))
+            continue
+        where = f" @ {hit.start_s:.1f}-{hit.end_s:.1f}s" if hit.start_s is not None else ""
+        click.echo(f"{rank:>2}. {hit.score:.4f} [{hit.media_type}] {hit.title}{where}")
+        click.echo(f"    {hit.uri}")
+        if hit.snippet:
+            click.echo("    " + " ".join(hit.snippet.split())[:200])
+    if not hits and not as_json:
+        click.echo("no results", err=True)

@@ -1,0 +1,119 @@
+"""`Client`: the Python entry point. One client holds one pool and loads each model once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmsearch.config import Settings
+from mmsearch.db import schema
+from mmsearch.db.engine import Database, resolve_dsn
+from mmsearch.spaces import Space, list_spaces, register_embedder
+
+if TYPE_CHECKING:
+    from mmsearch.embed.base import Embedder
+    from mmsearch.ingest.pipeline import IngestReport
+    from mmsearch.query.search import Hit
+
+
+class Client:
+    """Connect once, then ingest and search; models load on first use and stay loaded."""
+
+    def __init__(
+        self, db: Database, settings: Settings, *, embedders: dict[str, Embedder] | None = None
+    ) -> None:
+        """`embedders` may be shared between clients (e.g. tests) so models load once."""
+        self.db = db
+        self.settings = settings
+        self._embedders = embedders if embedders is not None else {}
+
+    @classmethod
+    def connect(
+        cls, dsn: str | None = None, *, home: Path | str | None = None, upgrade: bool = True
+    ) -> Client:
+        """Connect to `dsn`, else `MMSEARCH_DATABASE_URL`, else the embedded server.
+
+        With `upgrade` (the default) a missing or older schema is brought to head first.
+        """
+        settings = Settings.load(home=Path(home) if home else None, database_url=dsn)
+        url = resolve_dsn(settings)
+        if upgrade:
+            ensure_schema(url)
+        return cls(Database(url), settings)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- spaces -----------------------------------------------------------------------
+
+    def embedder(self, space: str) -> Embedder:
+        """The embedder behind a configured space, loaded once per client."""
+        if space not in self._embedders:
+            from mmsearch.embed.base import factory
+
+            spec = next((s for s in self.settings.spaces if s.name == space), None)
+            if spec is None:
+                raise KeyError(f"no space named {space!r} is configured")
+            self._embedders[space] = factory(spec.family)(**spec.options)
+        return self._embedders[space]
+
+    def register_spaces(self, names: Iterable[str] | None = None) -> list[Space]:
+        """Register the configured spaces (loading their models) and return them."""
+        wanted = list(names) if names is not None else [s.name for s in self.settings.spaces]
+        embedders = {name: self.embedder(name) for name in wanted}
+        with self.db.transaction() as conn:
+            return [register_embedder(conn, name, e) for name, e in embedders.items()]
+
+    def spaces(self) -> list[Space]:
+        with self.db.transaction() as conn:
+            return list_spaces(conn)
+
+    # -- work -------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        collection: str = "default",
+        tags: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        acl: Sequence[str] = ("public",),
+        recursive: bool = True,
+        progress: bool = False,
+    ) -> IngestReport:
+        from mmsearch.ingest.pipeline import Pipeline
+
+        return Pipeline(self).run(
+            [Path(p) for p in paths],
+            collection=collection,
+            tags=list(tags),
+            metadata=dict(metadata or {}),
+            acl=list(acl),
+            recursive=recursive,
+            progress=progress,
+        )
+
+    def search(self, query: str | Path | int, **options: Any) -> list[Hit]:
+        """Search by text, by example (a `Path`), or "more like" a segment id (an `int`)."""
+        from mmsearch.query.search import search
+
+        return search(self, query, **options)
+
+
+def ensure_schema(dsn: str) -> None:
+    """Upgrade to head unless the database is already there (cheap when it is)."""
+    engine = schema.engine_for(dsn)
+    try:
+        with engine.connect() as conn:
+            current = schema.current_revision(conn)
+    finally:
+        engine.dispose()
+    if current != schema.head_revision():
+        schema.upgrade(dsn)

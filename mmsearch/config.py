@@ -1,0 +1,103 @@
+"""Settings from the environment and an optional TOML file, resolved once per process.
+
+Precedence: explicit arguments > `MMSEARCH_*` environment variables > `$MMSEARCH_HOME/
+config.toml` > defaults. The file is where a space is switched to a hub model:
+
+    [spaces.image]
+    family = "clip"
+    model = "openai/clip-vit-base-patch32"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from mmsearch.embed.base import Modality
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """Which embedder family (and its options) backs a named space."""
+
+    name: str
+    family: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: The offline defaults (MODELS.md): MiniLM for text, ConSE (EfficientNet-Lite2 labels into
+#: the MiniLM space) so typed queries reach images, and the classifier's penultimate
+#: features for image→image similarity.
+DEFAULT_SPACES: tuple[SpaceSpec, ...] = (
+    SpaceSpec("text", "sentence-transformers"),
+    SpaceSpec("image", "conse"),
+    SpaceSpec("visual", "efficientnet-features"),
+)
+
+#: Segment payload → the modality an embedder must support to embed it.
+PAYLOAD_MODALITY: dict[str, Modality] = {"content": "text", "images": "image", "audio": "audio"}
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("mmsearch"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None
+    spaces: tuple[SpaceSpec, ...]
+    max_file_bytes: int = 2 * 1024**3
+    max_image_pixels: int = 80_000_000
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pg"
+
+    @classmethod
+    def load(cls, *, home: Path | None = None, database_url: str | None = None) -> Settings:
+        home = Path(home or os.environ.get("MMSEARCH_HOME") or default_home()).expanduser()
+        file_conf = _read_config_file(home / "config.toml")
+        url = database_url or os.environ.get("MMSEARCH_DATABASE_URL") or file_conf.get(
+            "database_url"
+        )
+        return cls(
+            home=home.resolve(),
+            database_url=url or None,
+            spaces=_space_specs(file_conf.get("spaces", {})),
+            max_file_bytes=int(
+                os.environ.get("MMSEARCH_MAX_FILE_BYTES", file_conf.get("max_file_bytes", 2 << 30))
+            ),
+            max_image_pixels=int(
+                os.environ.get(
+                    "MMSEARCH_MAX_IMAGE_PIXELS", file_conf.get("max_image_pixels", 80_000_000)
+                )
+            ),
+        )
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _space_specs(overrides: dict[str, dict[str, Any]]) -> tuple[SpaceSpec, ...]:
+    """Defaults, with per-space overrides from the config file; new names add spaces."""
+    specs = {s.name: s for s in DEFAULT_SPACES}
+    for name, conf in overrides.items():
+        conf = dict(conf)
+        if conf.pop("enabled", True) is False:
+            specs.pop(name, None)
+            continue
+        family = conf.pop("family", specs[name].family if name in specs else None)
+        if family is None:
+            raise ValueError(f"config: space {name!r} needs a 'family'")
+        specs[name] = SpaceSpec(name, family, conf)
+    return tuple(specs.values())

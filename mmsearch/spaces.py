@@ -1,0 +1,97 @@
+"""The named-vector registry: one row in `mmsearch.space` and one segment column per space.
+
+Registration goes through the SQL function `mmsearch.register_space`, so analysts and
+the Python API share one rule: the same model again is a no-op, another model under a
+used name is refused (vectors of two models never share a column).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psycopg.types.json import Jsonb
+
+from mmsearch.errors import SpaceConflict, UserError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from mmsearch.embed.base import Embedder
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    modalities: tuple[str, ...]
+    model_id: str
+    revision: str
+    dim: int
+    distance: str
+    column_name: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Space:
+        return cls(
+            name=row["name"],
+            modalities=tuple(row["modalities"]),
+            model_id=row["model_id"],
+            revision=row["revision"],
+            dim=row["dim"],
+            distance=row["distance"],
+            column_name=row["column_name"],
+        )
+
+
+def register_space(
+    conn: psycopg.Connection,
+    name: str,
+    *,
+    modalities: list[str],
+    model_id: str,
+    revision: str,
+    dim: int,
+    distance: str,
+    options: dict[str, Any] | None = None,
+) -> Space:
+    """Register (or find, if identical) a space; raise `SpaceConflict` if the name is bound."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    try:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT * FROM mmsearch.register_space(%s, %s, %s, %s, %s, %s, %s)",
+                (name, sorted(modalities), model_id, revision, dim, distance, Jsonb(options or {})),
+            )
+            row = cur.fetchone()
+    except psycopg.Error as exc:
+        message = exc.diag.message_primary or str(exc)
+        if exc.sqlstate == "MS001":
+            raise SpaceConflict(message) from None
+        if exc.sqlstate in {"22023", "23514"}:
+            raise UserError(f"cannot register space {name!r}: {message}") from None
+        raise
+    assert row is not None
+    return Space.from_row(row)
+
+
+def register_embedder(conn: psycopg.Connection, name: str, embedder: Embedder) -> Space:
+    """Register the space that `embedder` fills."""
+    return register_space(
+        conn,
+        name,
+        modalities=sorted(embedder.modalities),
+        model_id=embedder.model_id,
+        revision=embedder.revision,
+        dim=embedder.dim,
+        distance=embedder.distance,
+    )
+
+
+def list_spaces(conn: psycopg.Connection) -> list[Space]:
+    from psycopg.rows import dict_row
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM mmsearch.space ORDER BY id")
+        return [Space.from_row(row) for row in cur.fetchall()]

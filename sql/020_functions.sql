@@ -1,0 +1,99 @@
+-- Functions every other part relies on. All pin search_path and qualify names.
+
+CREATE OR REPLACE FUNCTION mmsearch.current_principals() RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $$
+    SELECT ARRAY(
+        SELECT DISTINCT p FROM (
+            SELECT jsonb_array_elements_text(
+                       coalesce(nullif(current_setting('mmsearch.principals', true), ''), '[]')::jsonb
+                   ) AS p
+            UNION ALL SELECT 'public'
+        ) AS s
+        ORDER BY 1)
+$$;
+COMMENT ON FUNCTION mmsearch.current_principals() IS
+    'The caller''s principals: the JSON array in setting mmsearch.principals, plus public. '
+    'Set it per transaction: SELECT set_config(''mmsearch.principals'', ''["user:alice"]'', true).';
+
+CREATE OR REPLACE FUNCTION mmsearch.register_space(
+    p_name text, p_modalities text[], p_model_id text, p_revision text,
+    p_dim integer, p_distance text, p_options jsonb DEFAULT '{}'
+) RETURNS mmsearch.space
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $$
+DECLARE
+    existing mmsearch.space;
+    created  mmsearch.space;
+    col      text := p_name || '_vec';
+    vtype    text := CASE WHEN p_dim > 2000 THEN 'halfvec' ELSE 'vector' END;
+    opclass  text;
+BEGIN
+    IF p_dim IS NULL OR p_dim < 1 OR p_dim > 4000 THEN
+        RAISE EXCEPTION 'space "%": dim % is outside 1..4000 (the HNSW limit)', p_name, p_dim
+            USING ERRCODE = '22023';
+    END IF;
+    LOCK TABLE mmsearch.space IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO existing FROM mmsearch.space WHERE name = p_name;
+    IF FOUND THEN
+        IF existing.model_id = p_model_id AND existing.revision = p_revision
+           AND existing.dim = p_dim AND existing.distance = p_distance
+           AND existing.modalities @> p_modalities AND existing.modalities <@ p_modalities THEN
+            RETURN existing;
+        END IF;
+        RAISE EXCEPTION 'space "%" already holds vectors of % (revision %, dim %, %); '
+                        'register % under a new space name',
+                        p_name, existing.model_id, existing.revision, existing.dim,
+                        existing.distance, p_model_id
+            USING ERRCODE = 'MS001',
+                  HINT = 'A model change is a new space: vectors of two models never share a column.';
+    END IF;
+
+    INSERT INTO mmsearch.space (name, modalities, model_id, revision, dim, distance, column_name, options)
+    VALUES (p_name, p_modalities, p_model_id, coalesce(p_revision, ''), p_dim, p_distance, col, p_options)
+    RETURNING * INTO created;
+
+    opclass := vtype || CASE p_distance WHEN 'cosine' THEN '_cosine_ops'
+                                        WHEN 'ip' THEN '_ip_ops' ELSE '_l2_ops' END;
+    EXECUTE format('ALTER TABLE mmsearch.segment ADD COLUMN %I %s(%s)', col, vtype, p_dim);
+    EXECUTE format('CREATE INDEX %I ON mmsearch.segment USING hnsw (%I %s)',
+                   'segment_' || col || '_hnsw', col, opclass);
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION mmsearch.register_space(text, text[], text, text, integer, text, jsonb) IS
+    'Register a named vector space: adds segment.<name>_vec and its HNSW index. Idempotent for '
+    'the same model; a different model, revision, dim or distance under an existing name is refused.';
+
+-- Segments carry their record's acl and collection so RLS and filters need no join.
+CREATE OR REPLACE FUNCTION mmsearch.segment_inherit_record() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+BEGIN
+    SELECT r.acl, r.collection_id INTO NEW.acl, NEW.collection_id
+    FROM mmsearch.record AS r WHERE r.id = NEW.record_id;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mmsearch.record_propagate_acl() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+BEGIN
+    UPDATE mmsearch.segment SET acl = NEW.acl WHERE record_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER segment_inherit_record
+    BEFORE INSERT OR UPDATE OF record_id ON mmsearch.segment
+    FOR EACH ROW EXECUTE FUNCTION mmsearch.segment_inherit_record();
+
+CREATE OR REPLACE TRIGGER record_propagate_acl
+    AFTER UPDATE OF acl ON mmsearch.record
+    FOR EACH ROW WHEN (OLD.acl IS DISTINCT FROM NEW.acl)
+    EXECUTE FUNCTION mmsearch.record_propagate_acl();

@@ -1,0 +1,37 @@
+-- Row-level security and grants. Visibility is decided here, never in Python.
+
+ALTER TABLE mmsearch.record ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mmsearch.record FORCE ROW LEVEL SECURITY;
+ALTER TABLE mmsearch.segment ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mmsearch.segment FORCE ROW LEVEL SECURITY;
+
+DROP POLICY IF EXISTS visible_to_principals ON mmsearch.record;
+CREATE POLICY visible_to_principals ON mmsearch.record FOR SELECT
+    USING (acl && (SELECT mmsearch.current_principals()));
+DROP POLICY IF EXISTS ingest_writes ON mmsearch.record;
+CREATE POLICY ingest_writes ON mmsearch.record FOR ALL TO mmsearch_ingest
+    USING (true) WITH CHECK (true);
+
+DROP POLICY IF EXISTS visible_to_principals ON mmsearch.segment;
+CREATE POLICY visible_to_principals ON mmsearch.segment FOR SELECT
+    USING (acl && (SELECT mmsearch.current_principals()));
+DROP POLICY IF EXISTS ingest_writes ON mmsearch.segment;
+CREATE POLICY ingest_writes ON mmsearch.segment FOR ALL TO mmsearch_ingest
+    USING (true) WITH CHECK (true);
+
+GRANT USAGE ON SCHEMA mmsearch TO mmsearch_app, mmsearch_ingest, mmsearch_analyst, mmsearch_bi;
+
+GRANT SELECT ON mmsearch.collection, mmsearch.space, mmsearch.record, mmsearch.segment,
+                mmsearch.ingest_error
+    TO mmsearch_app, mmsearch_analyst;
+GRANT SELECT, INSERT, UPDATE, DELETE ON mmsearch.collection, mmsearch.record, mmsearch.segment,
+                                        mmsearch.ingest_error
+    TO mmsearch_ingest;
+GRANT SELECT ON mmsearch.space TO mmsearch_ingest;
+
+-- BI: the columns its views read, and not one more (no content, no vectors).
+GRANT SELECT ON mmsearch.collection, mmsearch.space, mmsearch.ingest_error TO mmsearch_bi;
+GRANT SELECT (id, collection_id, uri, sha256, media_type, mime, title, bytes, duration_s, width,
+              height, metadata, tags, acl, created_at, ingested_at)
+    ON mmsearch.record TO mmsearch_bi;
+GRANT SELECT (id, record_id, collection_id, kind, acl) ON mmsearch.segment TO mmsearch_bi;
