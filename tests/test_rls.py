@@ -33,8 +33,8 @@ def acls(db: Database) -> dict[int, set[str]]:
             ).fetchone()[0]
             for ordinal in range(2):
                 conn.execute(
-                    "INSERT INTO mmsearch.segment (record_id, collection_id, ordinal, kind, content)"
-                    " VALUES (%s, 0, %s, 'chunk', 'secret text')",
+                    "INSERT INTO mmsearch.segment (record_id, collection_id, ordinal, kind,"
+                    " content) VALUES (%s, 0, %s, 'chunk', 'secret text')",
                     (rid, ordinal),
                 )
             out[rid] = set(acl)
@@ -55,9 +55,7 @@ def test_app_role_sees_exactly_overlapping_rows(
 ) -> None:
     with db.reader(principals) as conn:
         records = {r[0] for r in conn.execute("SELECT * FROM mmsearch.record").fetchall()}
-        segments = {
-            r[0] for r in conn.execute("SELECT record_id FROM mmsearch.segment").fetchall()
-        }
+        segments = {r[0] for r in conn.execute("SELECT record_id FROM mmsearch.segment").fetchall()}
         viewed = {r[0] for r in conn.execute("SELECT record_id FROM mmsearch.records").fetchall()}
         assert conn.execute("SELECT current_user").fetchone() == ("mmsearch_app",)
     want = expected(acls, principals)
@@ -112,6 +110,8 @@ def test_malformed_principals_are_refused(db: Database, bad: str) -> None:
 def test_principal_setting_cannot_widen_access(db: Database, acls: dict[int, set[str]]) -> None:
     """Even raw SQL that sets a comma list or wildcard sees only exact-match rows."""
     with db.reader() as conn:
-        conn.execute("SELECT set_config('mmsearch.principals', '[\"user:alice,group:eng\", \"*\"]', true)")
+        conn.execute(
+            "SELECT set_config('mmsearch.principals', '[\"user:alice,group:eng\", \"*\"]', true)"
+        )
         rows = {r[0] for r in conn.execute("SELECT id FROM mmsearch.record").fetchall()}
     assert rows == expected(acls, [])

@@ -69,7 +69,7 @@ def test_constraints_refuse_bad_rows(dsn: str) -> None:
             "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime, bytes)"
             " VALUES (%s, %s, %s, %s, 'text/plain', 1) RETURNING id"
         )
-        rid = conn.execute(insert, (cid, "/a", "0" * 64, "text")).fetchone()[0]
+        conn.execute(insert, (cid, "/a", "0" * 64, "text"))
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute(insert, (cid, "/a", "1" * 64, "text"))
         conn.rollback()

@@ -69,7 +69,7 @@ def test_register_refuses_bad_names(db: Database, name: str) -> None:
 
 
 def test_register_refuses_dims_hnsw_cannot_index(db: Database) -> None:
-    with pytest.raises(UserError, match="outside 1..4000"), db.transaction() as conn:
+    with pytest.raises(UserError, match=r"outside 1\.\.4000"), db.transaction() as conn:
         register_space(
             conn, "huge", modalities=["text"], model_id="m", revision="", dim=5000, distance="l2"
         )

@@ -31,8 +31,19 @@ for command in (init_command, status_command, db_group, ingest_command, search_c
     cli.add_command(command)
 
 
+def _quiet_model_libraries() -> None:
+    """Model loaders print progress bars and deprecation chatter; a CLI user needs neither."""
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map errors to one line and an exit code instead of a traceback."""
+    _quiet_model_libraries()
     try:
         cli.main(args=argv, prog_name="mmsearch", standalone_mode=False)
     except click.exceptions.Abort:

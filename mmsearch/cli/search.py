@@ -23,7 +23,10 @@ from mmsearch.errors import UserError
 @click.option("--tag", "tags", multiple=True, help="Records with any of these tags.")
 @click.option("--like", is_flag=True, help="QUERY is a file (query by example) or a segment id.")
 @click.option(
-    "--mode", type=click.Choice(["hybrid", "vector", "keyword"]), default="hybrid", show_default=True
+    "--mode",
+    type=click.Choice(["hybrid", "vector", "keyword"]),
+    default="hybrid",
+    show_default=True,
 )
 @click.option("--principal", "principals", multiple=True, help="Search as this principal.")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000))

@@ -7,6 +7,7 @@ reuses it, so a loop of CLI calls does not pay a start each time. `stop()` ends 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -73,9 +74,11 @@ def _create_database(maintenance_url: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
-        if not exists:
-            try:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone()
+        if not exists:  # a concurrent first start may create it between check and create
+            with contextlib.suppress(
+                psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
+            ):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                pass  # a concurrent first start created it

@@ -21,7 +21,7 @@ class Base(DeclarativeBase):
 
 class Collection(Base):
     __tablename__ = "collection"
-    __table_args__ = {"schema": "mmsearch"}
+    __table_args__ = ({"schema": "mmsearch"},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
@@ -31,7 +31,7 @@ class Collection(Base):
 
 class SpaceRow(Base):
     __tablename__ = "space"
-    __table_args__ = {"schema": "mmsearch"}
+    __table_args__ = ({"schema": "mmsearch"},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
@@ -47,7 +47,7 @@ class SpaceRow(Base):
 
 class Record(Base):
     __tablename__ = "record"
-    __table_args__ = {"schema": "mmsearch"}
+    __table_args__ = ({"schema": "mmsearch"},)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("mmsearch.collection.id"))
@@ -74,7 +74,7 @@ class Record(Base):
 
 class Segment(Base):
     __tablename__ = "segment"
-    __table_args__ = {"schema": "mmsearch"}
+    __table_args__ = ({"schema": "mmsearch"},)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("mmsearch.record.id", ondelete="CASCADE"))
@@ -97,7 +97,7 @@ class Segment(Base):
 
 class IngestError(Base):
     __tablename__ = "ingest_error"
-    __table_args__ = {"schema": "mmsearch"}
+    __table_args__ = ({"schema": "mmsearch"},)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     collection_id: Mapped[int | None] = mapped_column(ForeignKey("mmsearch.collection.id"))
@@ -105,4 +105,3 @@ class IngestError(Base):
     stage: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
-

@@ -80,4 +80,6 @@ def current_revision(connection: Connection) -> str | None:
     ).scalar()
     if not exists:
         return None
-    return connection.execute(text("SELECT version_num FROM public.mmsearch_alembic_version")).scalar()
+    return connection.execute(
+        text("SELECT version_num FROM public.mmsearch_alembic_version")
+    ).scalar()

@@ -37,6 +37,10 @@ class Embedder(ABC):
     dim: ClassVar[int]
     distance: ClassVar[Distance] = "cosine"
     batch_size: ClassVar[int] = 32
+    #: Similarity under which a query match in this space is noise, not a weak hit. Vector
+    #: legs always return their k nearest; without a floor a leg with nothing relevant
+    #: still hands rank 1 to something and fusion rewards it. None: no floor.
+    min_similarity: ClassVar[float | None] = None
 
     def supports(self, modality: Modality, *, query: bool = False) -> bool:
         return modality in (self.query_modalities if query else self.modalities)

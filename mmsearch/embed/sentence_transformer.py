@@ -30,6 +30,8 @@ class SentenceTransformerEmbedder(Embedder):
     modalities: ClassVar[frozenset[Modality]] = frozenset({"text"})
     query_modalities: ClassVar[frozenset[Modality]] = frozenset({"text"})
     batch_size: ClassVar[int] = 64
+    #: MiniLM puts unrelated sentences below about 0.15 cosine; below that a hit is noise
+    min_similarity: ClassVar[float | None] = 0.15
 
     def __init__(
         self,
@@ -45,7 +47,10 @@ class SentenceTransformerEmbedder(Embedder):
         self._model = SentenceTransformer(location, device="cpu", revision=revision)
         self.model_id = model
         self.revision = revision or ("packaged" if model == PACKAGED_MINILM else "main")
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension())
         self._query_prefix = query_prefix
         self._document_prefix = document_prefix
 

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from mmsearch.embed.base import normalize
 from mmsearch.errors import UserError
 from mmsearch.ingest.files import Candidate, sha256_of, walk
-from mmsearch.ingest.types import Extracted, ExtractError
+from mmsearch.ingest.types import Extracted, ExtractError, one_line
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,9 +39,16 @@ if TYPE_CHECKING:
 Outcome = Literal["ingested", "updated", "unchanged", "skipped", "failed"]
 GROUP_SIZE = 16
 SEGMENT_COLUMNS = (
-    "record_id", "ordinal", "kind", "start_s", "end_s", "char_start", "char_end", "content",
+    "record_id",
+    "ordinal",
+    "kind",
+    "start_s",
+    "end_s",
+    "char_start",
+    "char_end",
+    "content",
     "metadata",
-)  # fmt: skip
+)
 SEGMENT_TYPES = ("int8", "int4", "text", "float8", "float8", "int4", "int4", "text", "jsonb")
 
 
@@ -93,7 +100,7 @@ class _Job:
         return str(self.path)
 
     def fail(self, stage: str, message: str) -> None:
-        self.outcome, self.error = "failed", (stage, one_line(message))
+        self.outcome, self.error = "failed", (stage, one_line(message) or "unknown error")
 
 
 @dataclass(frozen=True)
@@ -201,12 +208,14 @@ class Pipeline:
             ).fetchone()
             if row is None or row[1] != job.sha256:
                 return False
-            if (row[2], row[3], row[4]) == (target.tags, target.acl, target.metadata):
+            stored_metadata = row[4]
+            wanted = {**stored_metadata, **target.metadata}  # extracted keys stay
+            if (row[2], row[3], stored_metadata) == (target.tags, target.acl, wanted):
                 job.outcome = "unchanged"
             else:
                 conn.execute(
                     "UPDATE mmsearch.record SET tags = %s, acl = %s, metadata = %s WHERE id = %s",
-                    (target.tags, target.acl, Jsonb(target.metadata), row[0]),
+                    (target.tags, target.acl, Jsonb(wanted), row[0]),
                 )
                 job.outcome = "updated"
         return True
@@ -251,7 +260,11 @@ class Pipeline:
 
     def _record_error(self, job: _Job, target: _Target) -> None:
         assert job.error is not None
-        with self.db.writer() as conn:
+        with self.db.writer() as conn:  # one row per failing file: its latest reason
+            conn.execute(
+                "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s",
+                (target.collection_id, job.uri),
+            )
             conn.execute(
                 "INSERT INTO mmsearch.ingest_error (collection_id, uri, stage, message)"
                 " VALUES (%s, %s, %s, %s)",
@@ -264,7 +277,8 @@ class Pipeline:
         try:
             with self.db.writer() as conn:
                 conn.execute(
-                    "INSERT INTO mmsearch.collection (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO mmsearch.collection (name) VALUES (%s)"
+                    " ON CONFLICT (name) DO NOTHING",
                     (name,),
                 )
                 row = conn.execute(
@@ -379,11 +393,21 @@ def write_record(
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))"
         " RETURNING id",
         (
-            target.collection_id, job.uri, job.sha256, extracted.media_type, extracted.mime,
-            clean_text(extracted.title)[:1000], job.size, extracted.duration_s, extracted.width,
-            extracted.height, Jsonb({**extracted.metadata, **target.metadata}), target.tags,
-            target.acl, existing[2] if existing else None,
-        ),  # fmt: skip
+            target.collection_id,
+            job.uri,
+            job.sha256,
+            extracted.media_type,
+            extracted.mime,
+            clean_text(extracted.title)[:1000],
+            job.size,
+            extracted.duration_s,
+            extracted.width,
+            extracted.height,
+            Jsonb({**extracted.metadata, **target.metadata}),
+            target.tags,
+            target.acl,
+            existing[2] if existing else None,
+        ),
     ).fetchone()[0]
     columns = [*SEGMENT_COLUMNS, *(s.column_name for s in spaces.values())]
     types = [*SEGMENT_TYPES, *(vector_type(s) for s in spaces.values())]
@@ -401,11 +425,17 @@ def write_record(
         for ordinal, seg in enumerate(extracted.segments):
             copy.write_row(
                 [
-                    record_id, ordinal, seg.kind, seg.start_s, seg.end_s, seg.char_start,
-                    seg.char_end, clean_text(seg.content) if seg.content else None,
+                    record_id,
+                    ordinal,
+                    seg.kind,
+                    seg.start_s,
+                    seg.end_s,
+                    seg.char_start,
+                    seg.char_end,
+                    clean_text(seg.content) if seg.content else None,
                     Jsonb(seg.metadata),
                     *(job.vectors[name][ordinal] for name in spaces),
-                ]  # fmt: skip
+                ]
             )
     conn.execute(
         sql.SQL("INSERT INTO mmsearch.segment ({0}) SELECT {0} FROM segment_stage").format(
@@ -428,10 +458,6 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "")
 
 
-def one_line(message: str) -> str:
-    return " ".join(message.split())[:500] or "unknown error"
-
-
 def raise_into(job: _Job, stage: str) -> None:
     """Record the exception being handled as the job's failure at `stage`."""
     exc = sys.exc_info()[1]
@@ -439,7 +465,9 @@ def raise_into(job: _Job, stage: str) -> None:
 
 
 def _postfix(report: IngestReport) -> str:
-    return f"new={report.ingested} same={report.unchanged} skip={report.skipped} fail={report.failed}"
+    return (
+        f"new={report.ingested} same={report.unchanged} skip={report.skipped} fail={report.failed}"
+    )
 
 
 def _progress_bar(total: int, *, enabled: bool) -> Any:

@@ -28,6 +28,7 @@ class VectorLeg:
     space: Space
     vector: np.ndarray
     weight: float = 1.0
+    min_similarity: float | None = None
 
     @property
     def name(self) -> str:
@@ -103,10 +104,10 @@ def build(request: SearchRequest) -> tuple[sql.Composed, dict[str, Any]]:
             "CASE WHEN b.ranks ? 'keyword' THEN ts_headline({cfg}, s.content,"
             " websearch_to_tsquery({cfg}, {q}),"
             " 'MaxFragments=2, MaxWords=25, MinWords=8, StartSel=«, StopSel=»')"
-            " ELSE left(s.content, 240) END"
+            " ELSE coalesce(left(s.content, 240), s.metadata->>'caption') END"
         ).format(cfg=sql.Literal(TS_CONFIG), q=sql.Placeholder("keyword"))
         if keyword is not None
-        else sql.SQL("left(s.content, 240)")
+        else sql.SQL("coalesce(left(s.content, 240), s.metadata->>'caption')")
     )
     query = sql.SQL(
         "WITH {ctes} SELECT r.id AS record_id, c.name AS collection, r.uri, r.title,"
@@ -116,9 +117,7 @@ def build(request: SearchRequest) -> tuple[sql.Composed, dict[str, Any]]:
         " JOIN mmsearch.record r ON r.id = s.record_id"
         " JOIN mmsearch.collection c ON c.id = r.collection_id"
         " ORDER BY b.score DESC, s.id LIMIT {k}"
-    ).format(
-        ctes=sql.SQL(", ").join(ctes), snippet=snippet, k=sql.Placeholder("k")
-    )
+    ).format(ctes=sql.SQL(", ").join(ctes), snippet=snippet, k=sql.Placeholder("k"))
     return query, params
 
 
@@ -137,13 +136,18 @@ def _vector_leg(
         dim=sql.Literal(space.dim),
     )
     similarity = sql.SQL(SIMILARITY[space.distance].format(d="d"))
+    floor: sql.Composable = sql.SQL("")
+    if leg.min_similarity is not None:
+        params[f"floor_{index}"] = leg.min_similarity
+        floor = sql.SQL(" WHERE {} >= {}").format(similarity, sql.Placeholder(f"floor_{index}"))
     return sql.SQL(
         "SELECT id, row_number() OVER (ORDER BY d, id) AS rank, {similarity} AS score FROM ("
         "SELECT s.id, {distance} AS d FROM mmsearch.segment s"
         " JOIN mmsearch.record r ON r.id = s.record_id"
         " WHERE s.{col} IS NOT NULL AND {where}"
-        " ORDER BY d LIMIT {candidates}) AS nearest"
+        " ORDER BY d LIMIT {candidates}) AS nearest{floor}"
     ).format(
+        floor=floor,
         similarity=similarity,
         distance=distance,
         col=sql.Identifier(space.column_name),

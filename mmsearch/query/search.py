@@ -100,18 +100,27 @@ def search(
             raise UserError("empty query")
         if mode != "keyword":
             vectors = _encode_text(client, text, configured)
+    floors = (
+        {} if isinstance(query, int) else {n: client.embedder(n).min_similarity for n in vectors}
+    )
     legs: list[Leg] = [
-        VectorLeg(spaces[name], vector, weights.get(name, 1.0)) for name, vector in vectors.items()
-    ] if mode != "keyword" else []
+        VectorLeg(spaces[name], vector, weights.get(name, 1.0), floors.get(name))
+        for name, vector in vectors.items()
+    ]
     if text and mode != "vector":
         legs.append(KeywordLeg(text, weights.get("keyword", 1.0)))
     if not legs:
         raise UserError("no search leg applies to this query (no space encodes it)")
     candidates = max(4 * k, 40) if not segments else max(2 * k, 40)
     request = SearchRequest(
-        tuple(legs), filters, k=k, candidates=candidates * (1 if segments else 3),
-        rrf_k=rrf_k, per_record=not segments, exclude_segment=exclude,
-    )  # fmt: skip
+        tuple(legs),
+        filters,
+        k=k,
+        candidates=candidates * (1 if segments else 3),
+        rrf_k=rrf_k,
+        per_record=not segments,
+        exclude_segment=exclude,
+    )
     statement, params = build(request)
     with client.db.reader(principals) as conn:
         conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
