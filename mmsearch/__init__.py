@@ -1,9 +1,9 @@
 """mmsearch: multimodal search over text, images, audio and video, in PostgreSQL.
 
-    from mmsearch import Client
-    client = Client.connect()
-    client.ingest(["docs/"], collection="demo")
-    hits = client.search("a cat on a sofa", collection="demo")
+from mmsearch import Client
+client = Client.connect()
+client.ingest(["docs/"], collection="demo")
+hits = client.search("a cat on a sofa", collection="demo")
 """
 
 from typing import TYPE_CHECKING, Any

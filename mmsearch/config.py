@@ -63,8 +63,8 @@ class Settings:
     def load(cls, *, home: Path | None = None, database_url: str | None = None) -> Settings:
         home = Path(home or os.environ.get("MMSEARCH_HOME") or default_home()).expanduser()
         file_conf = _read_config_file(home / "config.toml")
-        url = database_url or os.environ.get("MMSEARCH_DATABASE_URL") or file_conf.get(
-            "database_url"
+        url = (
+            database_url or os.environ.get("MMSEARCH_DATABASE_URL") or file_conf.get("database_url")
         )
         return cls(
             home=home.resolve(),

@@ -219,4 +219,8 @@ def _segment_vectors(
         ).fetchone()
     if row is None:
         raise UserError(f"segment {segment_id} not found")
-    return {s.name: np.asarray(v) for s, v in zip(spaces, row, strict=True) if v is not None}
+    return {
+        s.name: np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
+        for s, v in zip(spaces, row, strict=True)
+        if v is not None
+    }

@@ -1,0 +1,71 @@
+"""`make demo`: build a small mixed corpus, ingest it, and show a few searches.
+
+The corpus is the committed text documents in examples/corpus plus photos that ship with
+scikit-image and scikit-learn (saved under opaque names, so no file name gives an answer
+away), a rendered "screenshot" with text for OCR, a corrupt JPEG and an unknown binary file
+(both must land in ingest_error / be skipped while the rest ingests).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUILD = HERE.parent / "build" / "demo-corpus"
+
+
+def build_corpus() -> Path:
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    if BUILD.exists():
+        shutil.rmtree(BUILD)
+    (BUILD / "docs").mkdir(parents=True)
+    (BUILD / "photos").mkdir()
+    for doc in sorted((HERE / "corpus").iterdir()):
+        shutil.copy(doc, BUILD / "docs" / doc.name)
+    photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket(), data.camera()]
+    photos += list(load_sample_images().images)  # a Chinese temple, a flower
+    for index, pixels in enumerate(photos, 1):
+        Image.fromarray(np.asarray(pixels)).convert("RGB").save(
+            BUILD / "photos" / f"IMG_{index:04d}.jpg", quality=90
+        )
+    slide = Image.new("RGB", (900, 300), "white")
+    draw = ImageDraw.Draw(slide)
+    font = ImageFont.load_default(size=44)
+    draw.text((40, 60), "Quarterly revenue grew 12%", fill="black", font=font)
+    draw.text((40, 160), "Next review: March planning", fill="black", font=font)
+    slide.save(BUILD / "photos" / "screenshot-7731.png")
+    good = (BUILD / "photos" / "IMG_0001.jpg").read_bytes()
+    (BUILD / "photos" / "IMG_9999.jpg").write_bytes(good[: len(good) // 3])  # truncated
+    (BUILD / "docs" / "firmware.bin").write_bytes(bytes(range(256)) * 64)  # unknown binary
+    return BUILD
+
+
+def mmsearch(*args: str) -> None:
+    print(f"\n$ mmsearch {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, "-m", "mmsearch", *args], check=False)
+
+
+def main() -> None:
+    corpus = build_corpus()
+    print(f"demo corpus: {corpus}")
+    mmsearch("init")
+    mmsearch("ingest", str(corpus), "--collection", "demo", "--tag", "demo")
+    mmsearch("ingest", str(corpus), "--collection", "demo", "--tag", "demo")  # a no-op now
+    mmsearch("search", "how do I get a new password", "-c", "demo", "-k", "3")
+    mmsearch("search", "a cat", "-c", "demo", "--media-type", "image", "-k", "3")
+    mmsearch("search", "a rocket launch", "-c", "demo", "-k", "3")
+    mmsearch("search", "revenue growth", "-c", "demo", "-k", "3")
+    mmsearch("search", str(corpus / "photos" / "IMG_0003.jpg"), "--like", "-c", "demo", "-k", "3")
+    mmsearch("search", "grease fire", "-c", "demo", "--mode", "keyword", "-k", "2", "--json")
+    mmsearch("status")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Search through the Python client and the CLI: legs, fusion, filters, permissions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmsearch.client import Client
+from mmsearch.errors import InvalidPrincipal, UserError
+from tests.media import photo, write_photo, write_text_image
+
+pytestmark = pytest.mark.model
+
+DOCS = {
+    "coffee.md": "# Brewing espresso\n\nGrind the beans finely and pull a 25 second shot at nine"
+    " bars of pressure. Sour shots mean under-extraction.",
+    "security.txt": "Employees who forget their password can reset it from the sign-in page."
+    " A one-time link is e-mailed and expires after thirty minutes.",
+    "kitchen.txt": "Grease fires must never be doused with water. Cover the pan with a lid or use"
+    " the fire blanket next to the door.",
+    "space.txt": "The Saturn V rocket carried the Apollo 11 crew to the Moon in July 1969.",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("search")
+    for name, text in DOCS.items():
+        (root / name).write_text(text)
+    for index, name in enumerate(["chelsea", "rocket", "coffee", "astronaut"]):
+        write_photo(root / f"IMG_{index}.jpg", name)
+    write_text_image(root / "slide.png", ["Quarterly revenue", "grew twelve percent"])
+    client.ingest([root], collection="s", tags=["shared"], metadata={"team": "web"})
+    secret = root / "secret"
+    secret.mkdir()
+    (secret / "plan.txt").write_text("The secret merger plan: acquire the espresso company.")
+    client.ingest([secret], collection="s", acl=["group:board"], metadata={"team": "board"})
+    (root / "other.txt").write_text("Espresso machines need descaling every month.")
+    client.ingest([root / "other.txt"], collection="other")
+    return root
+
+
+def names(hits) -> list[str]:
+    return [Path(h.uri).name for h in hits]
+
+
+def test_text_query_finds_paraphrased_document(client: Client, corpus: Path) -> None:
+    hits = client.search("how can I recover a forgotten login", collection="s", mode="vector")
+    assert names(hits)[0] == "security.txt"
+    assert hits[0].ranks.get("text") == 1
+
+
+def test_text_query_finds_photo_across_modalities(client: Client, corpus: Path) -> None:
+    for query, expected in [("a cat", "IMG_0.jpg"), ("a space rocket", "IMG_1.jpg")]:
+        hits = client.search(query, collection="s", media_types=["image"])
+        assert names(hits)[0] == expected, query
+        assert "image" in hits[0].ranks
+
+
+def test_hybrid_fuses_keyword_and_vector_ranks(client: Client, corpus: Path) -> None:
+    hits = client.search("grease fire", collection="s", k=3)
+    assert names(hits)[0] == "kitchen.txt"
+    assert set(hits[0].ranks) >= {"keyword", "text"}
+    assert "«" in (hits[0].snippet or "")  # ts_headline marks the matched words
+
+
+def test_keyword_mode_uses_only_full_text(client: Client, corpus: Path) -> None:
+    hits = client.search("revenue", collection="s", mode="keyword")
+    assert names(hits) == ["slide.png"]
+    assert list(hits[0].ranks) == ["keyword"]
+
+
+def test_query_by_example_image(client: Client, corpus: Path, tmp_path: Path) -> None:
+    query = tmp_path / "query.jpg"
+    cat = photo("chelsea")
+    cat.crop((40, 20, cat.width - 30, cat.height - 10)).resize((300, 220)).save(query)
+    hits = client.search(query, collection="s", media_types=["image"], k=3)
+    assert names(hits)[0] == "IMG_0.jpg"
+    assert "visual" in hits[0].ranks
+
+
+def test_more_like_this_segment(client: Client, corpus: Path) -> None:
+    first = client.search("espresso shot pressure", collection="s", mode="vector", k=1)[0]
+    hits = client.search(first.segment_id, collection="s", k=5)
+    assert first.segment_id not in {h.segment_id for h in hits}
+    assert hits, "more-like-this returned nothing"
+
+
+def test_filters_media_type_tags_metadata_collection(client: Client, corpus: Path) -> None:
+    images = client.search("coffee", collection="s", media_types=["image"], k=20)
+    assert images and {h.media_type for h in images} == {"image"}
+    tagged = client.search("espresso", tags=["shared"], k=20)
+    assert "plan.txt" not in names(tagged) and "other.txt" not in names(tagged)
+    web = client.search("espresso", metadata={"team": "web"}, k=20)
+    assert "coffee.md" in names(web) and "other.txt" not in names(web)
+    other = client.search("espresso", collection="other", k=20)
+    assert names(other) == ["other.txt"]
+
+
+def test_permissions_decide_visibility(client: Client, corpus: Path) -> None:
+    public = client.search("secret merger plan", collection="s", k=20)
+    assert "plan.txt" not in names(public)
+    board = client.search("secret merger plan", collection="s", principals=["group:board"], k=20)
+    assert names(board)[0] == "plan.txt"
+    with pytest.raises(InvalidPrincipal):
+        client.search("plan", principals=["group:board' OR true --"])
+
+
+def test_bad_requests_are_user_errors(client: Client, corpus: Path) -> None:
+    for bad in ({"mode": "fuzzy"}, {"k": 0}, {"media_types": ["hologram"]}):
+        with pytest.raises(UserError):
+            client.search("x", **bad)
+    with pytest.raises(UserError):
+        client.search("   ")
+
+
+def test_cli_search_json_contract(client: Client, corpus: Path) -> None:
+    env = {**os.environ, "MMSEARCH_DATABASE_URL": client.db.dsn}
+    result = subprocess.run(
+        [sys.executable, "-m", "mmsearch", "search", "a cat", "-c", "s", "--json", "-k", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert 1 <= len(lines) <= 3
+    required = {"record_id", "uri", "title", "media_type", "segment_id", "start_s", "end_s"}
+    assert required | {"score", "snippet", "ranks"} <= set(lines[0])
+    assert Path(lines[0]["uri"]).is_absolute()
+    assert [line["score"] for line in lines] == sorted(
+        (line["score"] for line in lines), reverse=True
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "mmsearch", "search", "x", "--principal", "*"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and "invalid principal" in bad.stderr
