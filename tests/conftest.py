@@ -67,7 +67,10 @@ def _docker_server() -> Iterator[str]:
         or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0
     ):
         pytest.skip("MMSEARCH_TEST_BACKEND=docker but no Docker engine answers here")
-    from testcontainers.postgres import PostgresContainer
+    postgres = pytest.importorskip(
+        "testcontainers.postgres", reason="pip install '.[docker]' for the docker backend"
+    )
+    PostgresContainer = postgres.PostgresContainer
 
     with PostgresContainer("pgvector/pgvector:pg17", driver=None) as container:
         yield container.get_connection_url()

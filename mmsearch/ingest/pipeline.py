@@ -63,6 +63,13 @@ class IngestReport:
     failed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: wall seconds per stage; "extract" overlaps the others (it runs in a thread)
+    stage_seconds: dict[str, float] = field(
+        default_factory=lambda: {"extract": 0.0, "embed": 0.0, "write": 0.0}
+    )
+
+    def timed(self, stage: str, started: float) -> None:
+        self.stage_seconds[stage] += time.perf_counter() - started
 
     def count(self, outcome: Outcome) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -80,6 +87,7 @@ class IngestReport:
             "failed": self.failed,
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
 
 
@@ -134,24 +142,30 @@ class Pipeline:
         from mmsearch.db.engine import validate_principals
 
         started = time.perf_counter()
+        report = IngestReport()
         target = _Target(self._collection_id(collection), tags, metadata, validate_principals(acl))
         candidates = list(walk(paths, recursive=recursive))
         spaces = {s.name: s for s in self.client.register_spaces()}
         self._extractors = Extractors(self.client)
-        report = IngestReport()
         bar = _progress_bar(len(candidates), enabled=progress)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsearch-extract") as pool:
             groups = [candidates[i : i + GROUP_SIZE] for i in range(len(candidates))[::GROUP_SIZE]]
-            pending = pool.submit(self._prepare_group, groups[0], target) if groups else None
+            pending = (
+                pool.submit(self._prepare_group, groups[0], target, report) if groups else None
+            )
             for index in range(len(groups)):
                 assert pending is not None
                 jobs = pending.result()
                 if index + 1 < len(groups):
-                    pending = pool.submit(self._prepare_group, groups[index + 1], target)
+                    pending = pool.submit(self._prepare_group, groups[index + 1], target, report)
+                started_embed = time.perf_counter()
                 self._embed_group([j for j in jobs if j.outcome is None], spaces)
+                report.timed("embed", started_embed)
                 for job in jobs:
                     if job.outcome is None:
+                        started_write = time.perf_counter()
                         self._write(job, target, spaces)
+                        report.timed("write", started_write)
                     if job.outcome == "failed":
                         self._record_error(job, target)
                         report.errors.append(
@@ -166,8 +180,13 @@ class Pipeline:
 
     # -- stage 1+2: prepare and extract (background thread) ---------------------------
 
-    def _prepare_group(self, group: list[Candidate], target: _Target) -> list[_Job]:
-        return [self._prepare(candidate, target) for candidate in group]
+    def _prepare_group(
+        self, group: list[Candidate], target: _Target, report: IngestReport
+    ) -> list[_Job]:
+        started = time.perf_counter()
+        jobs = [self._prepare(candidate, target) for candidate in group]
+        report.timed("extract", started)
+        return jobs
 
     def _prepare(self, candidate: Candidate, target: _Target) -> _Job:
         from mmsearch.ingest.detect import detect
