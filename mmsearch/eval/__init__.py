@@ -1,0 +1,1 @@
+"""Judged query sets and helpers for measuring search quality on real, independently made data."""
