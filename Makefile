@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps aisfx==0.1.2  # its pins (numpy<2) would break the rest
 	touch $(STAMP)
 
 install: $(STAMP)

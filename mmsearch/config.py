@@ -30,13 +30,15 @@ class SpaceSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-#: The offline defaults (MODELS.md): MiniLM for text, ConSE (EfficientNet-Lite2 labels into
-#: the MiniLM space) so typed queries reach images, and the classifier's penultimate
-#: features for image→image similarity.
+#: The offline defaults (MODELS.md): MiniLM for text (chunks, transcripts, OCR), ConSE
+#: (EfficientNet-Lite2 labels into the MiniLM space) so typed queries reach images and video
+#: shots, the classifier's penultimate features for image→image similarity, and the aisfx
+#: sound-effects CNN for "more like this sound".
 DEFAULT_SPACES: tuple[SpaceSpec, ...] = (
     SpaceSpec("text", "sentence-transformers"),
     SpaceSpec("image", "conse"),
     SpaceSpec("visual", "efficientnet-features"),
+    SpaceSpec("sound", "aisfx"),
 )
 
 #: Segment payload → the modality an embedder must support to embed it.
@@ -54,6 +56,8 @@ class Settings:
     spaces: tuple[SpaceSpec, ...]
     max_file_bytes: int = 2 * 1024**3
     max_image_pixels: int = 80_000_000
+    #: options of the speech transcriber, e.g. {"model": "small.en"} (any faster-whisper size)
+    transcriber: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pgdata(self) -> Path:
@@ -78,7 +82,15 @@ class Settings:
                     "MMSEARCH_MAX_IMAGE_PIXELS", file_conf.get("max_image_pixels", 80_000_000)
                 )
             ),
+            transcriber=_transcriber_options(file_conf.get("transcriber", {})),
         )
+
+
+def _transcriber_options(conf: dict[str, Any]) -> dict[str, Any]:
+    options = dict(conf)
+    if model := os.environ.get("MMSEARCH_WHISPER_MODEL"):
+        options["model"] = model
+    return options
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

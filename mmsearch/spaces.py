@@ -7,7 +7,7 @@ used name is refused (vectors of two models never share a column).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
@@ -29,6 +29,13 @@ class Space:
     dim: int
     distance: str
     column_name: str
+    #: how to query the space, e.g. {"min_similarity": 0.15}; not part of its identity
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def min_similarity(self) -> float | None:
+        value = self.options.get("min_similarity")
+        return None if value is None else float(value)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Space:
@@ -40,6 +47,7 @@ class Space:
             dim=row["dim"],
             distance=row["distance"],
             column_name=row["column_name"],
+            options=dict(row["options"] or {}),
         )
 
 
@@ -77,7 +85,8 @@ def register_space(
 
 
 def register_embedder(conn: psycopg.Connection, name: str, embedder: Embedder) -> Space:
-    """Register the space that `embedder` fills."""
+    """Register the space that `embedder` fills, with its similarity floor for queries."""
+    floor = embedder.min_similarity
     return register_space(
         conn,
         name,
@@ -86,6 +95,7 @@ def register_embedder(conn: psycopg.Connection, name: str, embedder: Embedder) -
         revision=embedder.revision,
         dim=embedder.dim,
         distance=embedder.distance,
+        options={} if floor is None else {"min_similarity": floor},
     )
 
 

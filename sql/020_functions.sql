@@ -41,6 +41,11 @@ BEGIN
         IF existing.model_id = p_model_id AND existing.revision = p_revision
            AND existing.dim = p_dim AND existing.distance = p_distance
            AND existing.modalities @> p_modalities AND existing.modalities <@ p_modalities THEN
+            -- options (e.g. min_similarity) describe how to query, not the vectors: refresh
+            IF existing.options IS DISTINCT FROM coalesce(p_options, '{}') THEN
+                UPDATE mmsearch.space SET options = coalesce(p_options, '{}')
+                WHERE id = existing.id RETURNING * INTO existing;
+            END IF;
             RETURN existing;
         END IF;
         RAISE EXCEPTION 'space "%" already holds vectors of % (revision %, dim %, %); '
@@ -63,6 +68,9 @@ BEGIN
     RETURN created;
 END
 $$;
+-- Adding columns and indexes is the owner's business, not every role's.
+REVOKE EXECUTE ON FUNCTION mmsearch.register_space(text, text[], text, text, integer, text, jsonb)
+    FROM PUBLIC;
 COMMENT ON FUNCTION mmsearch.register_space(text, text[], text, text, integer, text, jsonb) IS
     'Register a named vector space: adds segment.<name>_vec and its HNSW index. Idempotent for '
     'the same model; a different model, revision, dim or distance under an existing name is refused.';

@@ -13,9 +13,11 @@
 -- CREATE OR REPLACE cannot change result columns: a change to them needs a DROP FUNCTION.
 
 -- The query vector's leg: nearest segments in one space, ranked 1..n.
+DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint);  -- pre-floor
 CREATE OR REPLACE FUNCTION mmsearch.vector_leg(
     query_vector vector, space text, collection text DEFAULT NULL,
-    candidates integer DEFAULT 100, exclude_record bigint DEFAULT NULL
+    candidates integer DEFAULT 100, exclude_record bigint DEFAULT NULL,
+    min_similarity double precision DEFAULT NULL
 ) RETURNS TABLE (segment_id bigint, rank bigint, score double precision)
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
@@ -60,19 +62,22 @@ BEGIN
     stmt := format(
         'SELECT n.id, row_number() OVER (ORDER BY n.d, n.id), %s FROM ('
         'SELECT s.id, s.%I %s $1::%s(%s) AS d FROM mmsearch.segment AS s'
-        ' WHERE s.%I IS NOT NULL%s%s ORDER BY d LIMIT $4) AS n',
+        ' WHERE s.%I IS NOT NULL%s%s ORDER BY d LIMIT $4) AS n WHERE %s >= $5',
         similarity, reg.column_name, op, vtype, reg.dim, reg.column_name,
         CASE WHEN collection IS NOT NULL THEN ' AND s.collection_id IN'
              ' (SELECT c.id FROM mmsearch.collection AS c WHERE c.name = $2)' ELSE '' END,
-        CASE WHEN exclude_record IS NOT NULL THEN ' AND s.record_id <> $3' ELSE '' END);
+        CASE WHEN exclude_record IS NOT NULL THEN ' AND s.record_id <> $3' ELSE '' END,
+        similarity);
     -- relaxed_order may return the LIMIT slightly out of order; row_number re-sorts it.
-    RETURN QUERY EXECUTE stmt USING query_vector, collection, exclude_record, candidates;
+    RETURN QUERY EXECUTE stmt USING query_vector, collection, exclude_record, candidates,
+        coalesce(min_similarity, '-infinity');
 END
 $fn$;
-COMMENT ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint) IS
+COMMENT ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint, double precision) IS
     'The vector leg of a search: the `candidates` segments nearest to query_vector in `space` '
     '(optionally one collection, excluding one record), ranked from 1, with their similarity '
-    '(cosine: 1 - distance; ip, l2: minus the distance). Rows the caller may not see are '
+    '(cosine: 1 - distance; ip, l2: minus the distance), none below min_similarity. '
+    'Rows the caller may not see are '
     'skipped (RLS). Building block of more_like_this and hybrid_search.';
 
 -- The stored vector of one segment (dynamic: the column depends on the space).
@@ -213,7 +218,11 @@ AS $fn$
     ), vec AS (
         SELECT l.segment_id AS id, l.rank, l.score
         FROM q, mmsearch.vector_leg(hybrid_search.query_vector, hybrid_search.space,
-                                    hybrid_search.collection, q.candidates) AS l
+                                    hybrid_search.collection, q.candidates, NULL,
+                                    -- the space's noise floor for typed queries, as the API
+                                    (SELECT (sp.options ->> 'min_similarity')::double precision
+                                     FROM mmsearch.space AS sp
+                                     WHERE sp.name = hybrid_search.space)) AS l
     ), kw AS (
         SELECT m.id, row_number() OVER (ORDER BY m.score DESC, m.id) AS rank, m.score
         FROM (
@@ -259,13 +268,13 @@ COMMENT ON FUNCTION mmsearch.hybrid_search(text, vector, text, text, integer, in
     'Only rows visible to the caller (RLS).';
 
 -- Callers that may search: the app and analysts. BI sees metadata views only.
-REVOKE ALL ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint),
+REVOKE ALL ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
                        mmsearch.segment_vector(bigint, text),
                        mmsearch.keyword_search(text, text, integer),
                        mmsearch.more_like_this(bigint, text, integer, text),
                        mmsearch.hybrid_search(text, vector, text, text, integer, integer)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint),
+GRANT EXECUTE ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
                           mmsearch.segment_vector(bigint, text),
                           mmsearch.keyword_search(text, text, integer),
                           mmsearch.more_like_this(bigint, text, integer, text),

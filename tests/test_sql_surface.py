@@ -33,7 +33,7 @@ FUNCTIONS = {
     "more_like_this": "bigint, text, integer, text",
     "hybrid_search": "text, vector, text, text, integer, integer",
     "segment_vector": "bigint, text",
-    "vector_leg": "vector, text, text, integer, bigint",
+    "vector_leg": "vector, text, text, integer, bigint, double precision",
 }
 TEXTS = {
     "security.txt": "Employees who forget their password can reset it from the sign-in page."
@@ -364,7 +364,8 @@ def test_rls_applies_through_every_function(
             (corpus["security.txt"],),
         ),
         "hybrid_search": (
-            "SELECT record_id FROM mmsearch.hybrid_search('merger', %s::vector, k => 100)",
+            "SELECT record_id FROM mmsearch.hybrid_search('merger or espresso', %s::vector,"
+            " k => 100)",
             (vector,),
         ),
     }

@@ -7,6 +7,7 @@ _BUILTIN_FAMILIES = (
     "mmsearch.embed.conse",
     "mmsearch.embed.efficientnet",
     "mmsearch.embed.clip",
+    "mmsearch.embed.aisfx",
     "mmsearch.embed.clap",
 )
 

@@ -208,7 +208,7 @@ class Pipeline:
                 job.outcome = "skipped"
                 return job
             assert self._extractors is not None
-            job.extracted = self._extractors.extract(job.path, detected)
+            job.extracted = self._extractors.extract(job.path, detected, job.sha256)
         except ExtractError as exc:
             job.fail(exc.stage, str(exc))
         except OSError as exc:
@@ -318,8 +318,10 @@ class Extractors:
         self.client = client
         self._ocr: Any = None
         self._chunker: Any = None
+        self._transcriber: Any = None
 
-    def extract(self, path: Path, detected: Detected) -> Extracted:
+    def extract(self, path: Path, detected: Detected, sha256: str = "") -> Extracted:
+        settings = self.client.settings
         if detected.media_type == "text":
             from mmsearch.ingest.text import extract_text
 
@@ -327,10 +329,32 @@ class Extractors:
         if detected.media_type == "image":
             from mmsearch.ingest.image import extract_image
 
-            return extract_image(
-                path, detected, self.ocr, max_pixels=self.client.settings.max_image_pixels
-            )
-        raise ExtractError(f"{detected.mime} files are not supported yet", stage="detect")
+            return extract_image(path, detected, self.ocr, max_pixels=settings.max_image_pixels)
+        if detected.media_type == "audio":
+            from mmsearch.ingest.audio import extract_audio
+
+            return extract_audio(path, detected, self.transcriber, window_s=self.window_s)
+        from mmsearch.ingest.video import extract_video
+
+        thumbs = settings.home / "thumbs" / sha256 if sha256 else None
+        return extract_video(path, detected, self.transcriber, self.ocr, thumbs_dir=thumbs)
+
+    @property
+    def window_s(self) -> float | None:
+        """Sound windows only pay off when some space embeds audio."""
+        takes_audio = any(
+            self.client.embedder(spec.name).supports("audio")
+            for spec in self.client.settings.spaces
+        )
+        return 10.0 if takes_audio else None
+
+    @property
+    def transcriber(self) -> Any:
+        if self._transcriber is None:
+            from mmsearch.ingest.transcribe import Transcriber
+
+            self._transcriber = Transcriber(**self.client.settings.transcriber)
+        return self._transcriber
 
     @property
     def ocr(self) -> Any:
