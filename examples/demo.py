@@ -3,7 +3,9 @@
 The corpus is the committed text documents in examples/corpus plus photos that ship with
 scikit-image and scikit-learn (saved under opaque names, so no file name gives an answer
 away), a rendered "screenshot" with text for OCR, a corrupt JPEG and an unknown binary file
-(both must land in ingest_error / be skipped while the rest ingests).
+(both must land in ingest_error / be skipped while the rest ingests), a voice memo and a
+short video with a spoken track (speech from espeak-ng, installed through apt when running
+as root; without it the demo says so and leaves them out).
 """
 
 from __future__ import annotations
@@ -44,7 +46,45 @@ def build_corpus() -> Path:
     good = (BUILD / "photos" / "IMG_0001.jpg").read_bytes()
     (BUILD / "photos" / "IMG_9999.jpg").write_bytes(good[: len(good) // 3])  # truncated
     (BUILD / "docs" / "firmware.bin").write_bytes(bytes(range(256)) * 64)  # unknown binary
+    build_recordings(BUILD / "recordings", photos)
     return BUILD
+
+
+MEMO = [
+    (1.0, "Team meeting notes for Monday."),
+    (6.0, "The new office opens in Lisbon next spring."),
+    (13.0, "Remember to renew the parking permits before Friday."),
+]
+VIDEO_LINE = (7.5, "Our cat loves sleeping in the sun.")
+
+
+def build_recordings(folder: Path, photos: list) -> None:
+    """A voice memo (MP3) and a 12 s video of four photos with one spoken sentence."""
+    import numpy as np
+    from PIL import Image
+
+    from mmsearch.eval import synth
+
+    rate = 16_000
+    try:
+        lines = [(at, synth.speech(text, rate)) for at, text in MEMO]
+        video_line = synth.speech(VIDEO_LINE[1], rate)
+    except synth.MediaUnavailable as exc:
+        print(f"(no recordings in the demo: {exc})")
+        return
+    folder.mkdir()
+    track = synth.silence(18.0, rate)
+    for at, pcm in lines:
+        track[int(at * rate) : int(at * rate) + len(pcm)] = pcm
+    synth.write_audio(folder / "memo-0412.mp3", track, rate, "libmp3lame")
+    frames = [
+        (np.asarray(Image.fromarray(np.asarray(p)).convert("RGB").resize((640, 360))), 3.0)
+        for p in (photos[1], photos[3], photos[0], photos[2])  # astronaut, rocket, cat, coffee
+    ]
+    sound = synth.silence(12.0, rate)
+    at = int(VIDEO_LINE[0] * rate)
+    sound[at : at + len(video_line)] = video_line[: len(sound) - at]
+    synth.write_video(folder / "clip-0093.mp4", frames, fps=10, audio=sound, rate=rate)
 
 
 def mmsearch(*args: str) -> None:
@@ -64,6 +104,10 @@ def main() -> None:
     mmsearch("search", "revenue growth", "-c", "demo", "-k", "3")
     mmsearch("search", str(corpus / "photos" / "IMG_0003.jpg"), "--like", "-c", "demo", "-k", "3")
     mmsearch("search", "grease fire", "-c", "demo", "--mode", "keyword", "-k", "2", "--json")
+    if (corpus / "recordings").exists():
+        print("\n# the memo says 'renew the parking permits' at 13 s; the video's cat is on 6-9 s")
+        mmsearch("search", "parking permit renewal", "-c", "demo", "-k", "2")
+        mmsearch("search", "a cat", "-c", "demo", "--media-type", "video", "--segments", "-k", "2")
     mmsearch("status")
 
 

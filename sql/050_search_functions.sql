@@ -215,14 +215,18 @@ AS $fn$
         SELECT websearch_to_tsquery('english'::regconfig, coalesce(hybrid_search.query, ''))
                    AS tsq,
                greatest(4 * hybrid_search.k, 40) * 3 AS candidates  -- as the API
+    ), floor AS (  -- the space's noise floor for typed queries, as the API
+        SELECT (sp.options ->> 'min_similarity')::double precision AS f,
+               sp.distance = 'cosine' AS bounded
+        FROM mmsearch.space AS sp WHERE sp.name = hybrid_search.space
     ), vec AS (
-        SELECT l.segment_id AS id, l.rank, l.score
-        FROM q, mmsearch.vector_leg(hybrid_search.query_vector, hybrid_search.space,
-                                    hybrid_search.collection, q.candidates, NULL,
-                                    -- the space's noise floor for typed queries, as the API
-                                    (SELECT (sp.options ->> 'min_similarity')::double precision
-                                     FROM mmsearch.space AS sp
-                                     WHERE sp.name = hybrid_search.space)) AS l
+        -- confidence: how far the similarity clears the floor, (floor, 1] onto (0, 1]
+        SELECT l.segment_id AS id, l.rank, l.score,
+               CASE WHEN fl.bounded AND fl.f IS NOT NULL
+                    THEN (l.score - fl.f) / (1.0 - fl.f) ELSE 1.0 END AS confidence
+        FROM q CROSS JOIN floor AS fl,
+             mmsearch.vector_leg(hybrid_search.query_vector, hybrid_search.space,
+                                 hybrid_search.collection, q.candidates, NULL, fl.f) AS l
     ), kw AS (
         SELECT m.id, row_number() OVER (ORDER BY m.score DESC, m.id) AS rank, m.score
         FROM (
@@ -237,7 +241,7 @@ AS $fn$
         ) AS m
     ), fused AS (
         SELECT coalesce(v.id, w.id) AS id,
-               coalesce(1.0::double precision / (hybrid_search.rrf_k + v.rank), 0)
+               coalesce(v.confidence / (hybrid_search.rrf_k + v.rank), 0)
                  + coalesce(1.0::double precision / (hybrid_search.rrf_k + w.rank), 0) AS score,
                v.rank AS vector_rank, w.rank AS keyword_rank,
                v.score AS vector_score, w.score AS keyword_score
@@ -261,7 +265,9 @@ AS $fn$
     LIMIT hybrid_search.k
 $fn$;
 COMMENT ON FUNCTION mmsearch.hybrid_search(text, vector, text, text, integer, integer) IS
-    'Hybrid search: reciprocal rank fusion (score = sum of 1 / (rrf_k + rank)) of the vector leg '
+    'Hybrid search: reciprocal rank fusion (score = sum of confidence / (rrf_k + rank), where a '
+    'vector hit''s confidence is how far its similarity clears the space''s min_similarity '
+    'option, scaled to (0, 1], and a keyword hit''s is 1) of the vector leg '
     'in `space` (query_vector must come from that space''s model; NULL skips the leg) and the '
     'keyword leg (websearch syntax). One row per record (its best segment), best first, with '
     'the rank and score of that segment in each leg (NULL: not found by that leg). '

@@ -294,7 +294,9 @@ def test_hybrid_search_puts_the_right_document_first(
     top = rows[0]
     assert names(rows)[0] == "kitchen.txt"
     assert (top["vector_rank"], top["keyword_rank"]) == (1, 1)
-    assert top["score"] == pytest.approx(2 / 61)
+    floor = 0.15  # MiniLM's min_similarity, registered with the text space
+    confidence = (top["vector_score"] - floor) / (1 - floor)
+    assert top["score"] == pytest.approx((confidence + 1) / 61)
     assert "«" in top["snippet"]
     # Records the keyword leg missed still come back from the vector leg, fused below.
     assert all(r["keyword_rank"] is None for r in rows[1:])
@@ -316,8 +318,11 @@ def test_hybrid_search_fuses_legs_that_disagree(
     by_name = {Path(r["uri"]).name: r for r in rows}
     assert by_name["space.txt"]["vector_rank"] == 1
     assert by_name["coffee.md"]["keyword_rank"] == 1
-    # rrf_k is honoured: with k=1 a first place is worth 1/2.
-    assert by_name["space.txt"]["score"] >= 0.5
+    # rrf_k is honoured: with k=1 a first place is worth 1/2 (a keyword hit in full, a
+    # vector hit scaled by its confidence).
+    assert by_name["coffee.md"]["score"] >= 0.5
+    space = by_name["space.txt"]
+    assert space["score"] == pytest.approx((space["vector_score"] - 0.15) / 0.85 / 2)
 
 
 def test_hybrid_search_checks_the_vector(corpus: dict[str, int], dsn: str) -> None:

@@ -21,6 +21,12 @@ from mmsearch.errors import UserError
     help="Repeatable.",
 )
 @click.option("--tag", "tags", multiple=True, help="Records with any of these tags.")
+@click.option(
+    "--filter",
+    "filter_expr",
+    metavar="EXPR",
+    help='A filter expression, e.g. \'meta.camera = "north" and tags has "kitchen"\'.',
+)
 @click.option("--like", is_flag=True, help="QUERY is a file (query by example) or a segment id.")
 @click.option(
     "--mode",
@@ -37,6 +43,7 @@ def search_command(
     collections: tuple[str, ...],
     media_types: tuple[str, ...],
     tags: tuple[str, ...],
+    filter_expr: str | None,
     like: bool,
     mode: str,
     principals: tuple[str, ...],
@@ -58,6 +65,7 @@ def search_command(
             collection=list(collections),
             media_types=list(media_types),
             tags=list(tags),
+            filter=filter_expr,
             mode=mode,
             principals=list(principals),
             k=k,

@@ -14,6 +14,8 @@ from mmsearch.query.builder import KeywordLeg, Leg, SearchRequest, VectorLeg, bu
 from mmsearch.query.filters import Filters
 
 if TYPE_CHECKING:
+    import psycopg
+
     from mmsearch.client import Client
     from mmsearch.embed.base import Modality
     from mmsearch.ingest.types import Extracted
@@ -63,6 +65,7 @@ def search(
     segments: bool = False,
     filters: Filters | None = None,
     ef_search: int | None = None,
+    filter: str | None = None,
 ) -> list[Hit]:
     """Search as `principals` (RLS decides visibility); see `Client.search`."""
     if mode not in ("hybrid", "vector", "keyword"):
@@ -78,6 +81,10 @@ def search(
             tags_all=tuple(tags_all or ()),
             metadata=dict(metadata or {}),
         )
+    if filter is not None:  # an expression (`mmsearch.query.expression`), ANDed to the rest
+        from mmsearch.query.expression import parse
+
+        filters = filters.also(parse(filter))
     weights = weights or {}
     principals = principals or []
     spaces = {s.name: s for s in client.spaces()}
@@ -100,9 +107,9 @@ def search(
             raise UserError("empty query")
         if mode != "keyword":
             vectors = _encode_text(client, text, configured)
-    floors = (
-        {} if isinstance(query, int) else {n: client.embedder(n).min_similarity for n in vectors}
-    )
+    # The floors registered with each space (as the SQL functions use them); "more like this
+    # segment" compares stored vectors with each other and takes the plain nearest.
+    floors = {} if isinstance(query, int) else {n: spaces[n].min_similarity for n in vectors}
     legs: list[Leg] = [
         VectorLeg(spaces[name], vector, weights.get(name, 1.0), floors.get(name))
         for name, vector in vectors.items()
@@ -121,15 +128,34 @@ def search(
         per_record=not segments,
         exclude_segment=exclude,
     )
-    statement, params = build(request)
     with client.db.reader(principals) as conn:
-        conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-        ef = ef_search or max(request.candidates, 40)
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(ef, 1000)),))
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(statement, params)
-            rows = cur.fetchall()
+        rows = run(conn, request, ef_search=ef_search)
     return [_hit(row) for row in rows]
+
+
+def run(
+    conn: psycopg.Connection, request: SearchRequest, *, ef_search: int | None = None
+) -> list[dict[str, Any]]:
+    """Execute `request` in the caller's transaction (as its role: RLS applies); rows of `build`.
+
+    Sets what the vector legs need for this transaction: relaxed iterative HNSW scans, an
+    `ef_search` that covers the candidate list, and `enable_sort` off. The last is because
+    under row-level security the planner may not use column statistics for our filter
+    operators (nor for the policy's own), guesses that ~1% of rows pass, and then prefers
+    sorting them to the index even with no filter at all; with sorts disabled where an
+    alternative exists, the HNSW index is the ordered path (selective filters still rank
+    exactly: the statement decides that itself, see `builder`).
+    """
+    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+    ef = ef_search or max(request.candidates, 40)
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(ef, 1000)),))
+    if any(isinstance(leg, VectorLeg) for leg in request.legs):
+        # a planning setting that the statement's text determines: cached plans stay right
+        conn.execute("SELECT set_config('enable_sort', 'off', true)")
+    statement, params = build(request)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
 
 
 def explain(client: Client, request: SearchRequest) -> str:
