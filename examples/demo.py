@@ -31,6 +31,7 @@ def build_corpus() -> Path:
     (BUILD / "photos").mkdir()
     for doc in sorted((HERE / "corpus").iterdir()):
         shutil.copy(doc, BUILD / "docs" / doc.name)
+    write_pdf(BUILD / "docs" / "travel-policy.pdf")
     photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket(), data.camera()]
     photos += list(load_sample_images().images)  # a Chinese temple, a flower
     for index, pixels in enumerate(photos, 1):
@@ -48,6 +49,24 @@ def build_corpus() -> Path:
     (BUILD / "docs" / "firmware.bin").write_bytes(bytes(range(256)) * 64)  # unknown binary
     build_recordings(BUILD / "recordings", photos)
     return BUILD
+
+
+def write_pdf(path: Path) -> None:
+    """A two-page PDF with a real text layer (fpdf2)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title("Travel expenses policy")
+    pdf.set_font("Helvetica", size=12)
+    for page in (
+        "Travel expenses policy. Book trains for trips under 600 km; flights need a manager's"
+        " approval. Hotels up to 140 EUR a night in capitals, 110 EUR elsewhere.",
+        "Claims are filed within 30 days with receipts. Meals abroad are reimbursed at the"
+        " daily rate of the destination country; alcohol is never reimbursed.",
+    ):
+        pdf.add_page()
+        pdf.multi_cell(0, 8, page)
+    pdf.output(str(path))
 
 
 MEMO = [
@@ -100,6 +119,7 @@ def main() -> None:
     mmsearch("ingest", str(corpus), "--collection", "demo", "--tag", "demo")  # a no-op now
     mmsearch("search", "how do I get a new password", "-c", "demo", "-k", "3")
     mmsearch("search", "a cat", "-c", "demo", "--media-type", "image", "-k", "3")
+    mmsearch("search", "can I fly to a conference", "-c", "demo", "-k", "2")
     mmsearch("search", "a rocket launch", "-c", "demo", "-k", "3")
     mmsearch("search", "revenue growth", "-c", "demo", "-k", "3")
     mmsearch("search", str(corpus / "photos" / "IMG_0003.jpg"), "--like", "-c", "demo", "-k", "3")

@@ -12,6 +12,27 @@
 -- dynamic parts (the space's column and operator) live in two small plpgsql helpers.
 -- CREATE OR REPLACE cannot change result columns: a change to them needs a DROP FUNCTION.
 
+-- The registry row of a space, or a clear error naming the spaces there are.
+CREATE OR REPLACE FUNCTION mmsearch.space_named(space text) RETURNS mmsearch.space
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    reg mmsearch.space;
+BEGIN
+    SELECT * INTO reg FROM mmsearch.space AS sp WHERE sp.name = space_named.space;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown space "%" (registered: %)', space_named.space,
+            coalesce((SELECT string_agg(sp.name, ', ' ORDER BY sp.name) FROM mmsearch.space AS sp),
+                     'none')
+            USING ERRCODE = '22023', HINT = 'SELECT name FROM mmsearch.space_registry;';
+    END IF;
+    RETURN reg;
+END
+$fn$;
+COMMENT ON FUNCTION mmsearch.space_named(text) IS
+    'The registry row of the named space; an unknown name is an error listing the known ones.';
+
 -- The query vector's leg: nearest segments in one space, ranked 1..n.
 DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint);  -- pre-floor
 CREATE OR REPLACE FUNCTION mmsearch.vector_leg(
@@ -34,13 +55,7 @@ DECLARE
     similarity text;
     stmt       text;
 BEGIN
-    SELECT * INTO reg FROM mmsearch.space AS sp WHERE sp.name = vector_leg.space;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown space "%" (registered: %)', vector_leg.space,
-            coalesce((SELECT string_agg(sp.name, ', ' ORDER BY sp.name) FROM mmsearch.space AS sp),
-                     'none')
-            USING ERRCODE = '22023', HINT = 'SELECT name FROM mmsearch.space_registry;';
-    END IF;
+    reg := mmsearch.space_named(vector_leg.space);
     IF query_vector IS NULL THEN
         RETURN;  -- nothing to compare with (e.g. a segment without a vector in this space)
     END IF;
@@ -91,13 +106,7 @@ DECLARE
     v          vector;
     found_rows bigint;
 BEGIN
-    SELECT * INTO reg FROM mmsearch.space AS sp WHERE sp.name = segment_vector.space;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown space "%" (registered: %)', segment_vector.space,
-            coalesce((SELECT string_agg(sp.name, ', ' ORDER BY sp.name) FROM mmsearch.space AS sp),
-                     'none')
-            USING ERRCODE = '22023', HINT = 'SELECT name FROM mmsearch.space_registry;';
-    END IF;
+    reg := mmsearch.space_named(segment_vector.space);
     IF segment_vector.segment_id IS NULL THEN
         RETURN NULL;  -- e.g. a subquery that found no segment: no rows downstream, no error
     END IF;
@@ -274,13 +283,15 @@ COMMENT ON FUNCTION mmsearch.hybrid_search(text, vector, text, text, integer, in
     'Only rows visible to the caller (RLS).';
 
 -- Callers that may search: the app and analysts. BI sees metadata views only.
-REVOKE ALL ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
+REVOKE ALL ON FUNCTION mmsearch.space_named(text),
+                       mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
                        mmsearch.segment_vector(bigint, text),
                        mmsearch.keyword_search(text, text, integer),
                        mmsearch.more_like_this(bigint, text, integer, text),
                        mmsearch.hybrid_search(text, vector, text, text, integer, integer)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
+GRANT EXECUTE ON FUNCTION mmsearch.space_named(text),
+                          mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
                           mmsearch.segment_vector(bigint, text),
                           mmsearch.keyword_search(text, text, integer),
                           mmsearch.more_like_this(bigint, text, integer, text),

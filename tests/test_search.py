@@ -146,3 +146,24 @@ def test_cli_search_json_contract(client: Client, corpus: Path) -> None:
     )
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "invalid principal" in bad.stderr
+
+
+def test_cli_explain_and_weights(client: Client, corpus: Path) -> None:
+    env = {**os.environ, "MMSEARCH_DATABASE_URL": client.db.dsn}
+    base = [sys.executable, "-m", "mmsearch", "search", "grease fire", "-c", "s", "--json"]
+    shown = subprocess.run(
+        [*base, "--explain", "--weight", "keyword=0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "WITH" in shown.stderr and "'w_" in shown.stderr and "<384-d vector>" in shown.stderr
+    first = json.loads(shown.stdout.splitlines()[0])
+    assert first["ranks"].get("keyword") == 1
+    assert first["score"] < 1 / 61  # the keyword leg, weighted 0, adds nothing
+    bad = subprocess.run(
+        [*base, "--weight", "keyword"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert bad.returncode == 1 and "--weight expects" in bad.stderr

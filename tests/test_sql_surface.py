@@ -34,6 +34,7 @@ FUNCTIONS = {
     "hybrid_search": "text, vector, text, text, integer, integer",
     "segment_vector": "bigint, text",
     "vector_leg": "vector, text, text, integer, bigint, double precision",
+    "space_named": "text",
 }
 TEXTS = {
     "security.txt": "Employees who forget their password can reset it from the sign-in page."

@@ -37,6 +37,13 @@ from mmsearch.errors import UserError
 @click.option("--principal", "principals", multiple=True, help="Search as this principal.")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--segments", is_flag=True, help="Show every matching segment, not one per record.")
+@click.option(
+    "--weight",
+    "weights",
+    multiple=True,
+    help="LEG=W: weight of a leg in the fusion (text, image, visual, sound, keyword, …).",
+)
+@click.option("--explain", is_flag=True, help="Also print the SQL and its parameters (stderr).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, best first.")
 def search_command(
     query: str,
@@ -49,6 +56,8 @@ def search_command(
     principals: tuple[str, ...],
     k: int,
     segments: bool,
+    weights: tuple[str, ...],
+    explain: bool,
     as_json: bool,
 ) -> None:
     """Search by text; with --like, by an example file or "more like" a segment id."""
@@ -59,18 +68,24 @@ def search_command(
         subject = int(query) if query.isdigit() else Path(query)
         if isinstance(subject, Path) and not subject.is_file():
             raise UserError(f"--like: no such file {query!r}")
+    options = {
+        "collection": list(collections),
+        "media_types": list(media_types),
+        "tags": list(tags),
+        "filter": filter_expr,
+        "mode": mode,
+        "principals": list(principals),
+        "k": k,
+        "segments": segments,
+        "weights": parse_weights(weights),
+    }
     with Client.connect() as client:
-        hits = client.search(
-            subject,
-            collection=list(collections),
-            media_types=list(media_types),
-            tags=list(tags),
-            filter=filter_expr,
-            mode=mode,
-            principals=list(principals),
-            k=k,
-            segments=segments,
-        )
+        if explain:
+            from mmsearch.query.search import explain as explain_sql
+            from mmsearch.query.search import plan
+
+            click.echo(explain_sql(client, plan(client, subject, **options)), err=True)
+        hits = client.search(subject, **options)
     for rank, hit in enumerate(hits, 1):
         if as_json:
             click.echo(json.dumps(hit.as_dict()))
@@ -82,3 +97,17 @@ def search_command(
             click.echo("    " + " ".join(hit.snippet.split())[:200])
     if not hits and not as_json:
         click.echo("no results", err=True)
+
+
+def parse_weights(pairs: tuple[str, ...]) -> dict[str, float]:
+    """`LEG=W` pairs as a dict; a malformed pair is a one-line user error."""
+    weights: dict[str, float] = {}
+    for pair in pairs:
+        leg, sep, value = pair.partition("=")
+        try:
+            weights[leg.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not leg.strip() or weights[leg.strip()] < 0:
+            raise UserError(f"--weight expects LEG=WEIGHT with WEIGHT >= 0, got {pair!r}")
+    return weights

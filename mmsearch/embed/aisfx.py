@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmsearch.embed.base import Embedder, Modality, normalize, register
+from mmsearch.embed.base import Embedder, Modality, mono_clip, normalize, register
 from mmsearch.embed.clap import resample
 
 #: the wheel's analysis settings (aisfx.inference): 44.1 kHz, 2048/1024 STFT, 96 mel bands
@@ -80,9 +80,7 @@ class AisfxEmbedder(Embedder):
         blocks: list[np.ndarray] = []
         owner: list[int] = []
         for index, clip in enumerate(clips):
-            clip = np.asarray(clip, dtype=np.float32)
-            if clip.ndim != 1 or clip.size == 0:
-                raise ValueError(f"audio clip {index} must be non-empty mono PCM, got {clip.shape}")
+            clip = mono_clip(clip, index)
             spec = self._spectrogram(resample(clip, sample_rate, SAMPLE_RATE))
             for block in _blocks(spec, self._hop):
                 blocks.append(block)

@@ -83,6 +83,14 @@ def factory(name: str) -> EmbedderFactory:
         raise KeyError(f"unknown embedder family {name!r} (known: {known})") from None
 
 
+def mono_clip(clip: np.ndarray, index: int) -> np.ndarray:
+    """A clip as float32 mono PCM, or a ValueError that says which clip is wrong."""
+    clip = np.asarray(clip, dtype=np.float32)
+    if clip.ndim != 1 or clip.size == 0:
+        raise ValueError(f"audio clip {index} must be non-empty mono PCM, got {clip.shape}")
+    return clip
+
+
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise rows (cosine spaces store unit vectors so ip and cosine agree)."""
     vectors = np.asarray(vectors, dtype=np.float32)

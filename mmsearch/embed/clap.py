@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mmsearch.embed.base import Embedder, Modality, normalize, register
+from mmsearch.embed.base import Embedder, Modality, mono_clip, normalize, register
 from mmsearch.embed.clip import projected
 
 
@@ -88,9 +88,7 @@ class ClapEmbedder(Embedder):
         pieces: list[np.ndarray] = []
         owner: list[int] = []
         for index, clip in enumerate(clips):
-            clip = np.asarray(clip, dtype=np.float32)
-            if clip.ndim != 1 or clip.size == 0:
-                raise ValueError(f"audio clip {index} must be non-empty mono PCM, got {clip.shape}")
+            clip = mono_clip(clip, index)
             clip = resample(clip, sample_rate, self.sample_rate)
             for start in range(0, len(clip), piece):
                 pieces.append(clip[start : start + piece])

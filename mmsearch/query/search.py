@@ -48,7 +48,7 @@ class Hit:
         return asdict(self)
 
 
-def search(
+def plan(
     client: Client,
     query: str | Path | int,
     *,
@@ -64,10 +64,12 @@ def search(
     rrf_k: int = 60,
     segments: bool = False,
     filters: Filters | None = None,
-    ef_search: int | None = None,
     filter: str | None = None,
-) -> list[Hit]:
-    """Search as `principals` (RLS decides visibility); see `Client.search`."""
+) -> SearchRequest:
+    """Turn a query and its options into a `SearchRequest`: encode it, pick legs, filters.
+
+    `principals` matter here too: "more like segment N" reads N's vectors as the caller.
+    """
     if mode not in ("hybrid", "vector", "keyword"):
         raise UserError(f"unknown mode {mode!r}: use hybrid, vector or keyword")
     if not 1 <= k <= 1000:
@@ -119,7 +121,7 @@ def search(
     if not legs:
         raise UserError("no search leg applies to this query (no space encodes it)")
     candidates = max(4 * k, 40) if not segments else max(2 * k, 40)
-    request = SearchRequest(
+    return SearchRequest(
         tuple(legs),
         filters,
         k=k,
@@ -128,7 +130,19 @@ def search(
         per_record=not segments,
         exclude_segment=exclude,
     )
-    with client.db.reader(principals) as conn:
+
+
+def search(
+    client: Client,
+    query: str | Path | int,
+    *,
+    principals: list[str] | None = None,
+    ef_search: int | None = None,
+    **options: Any,
+) -> list[Hit]:
+    """Search as `principals` (RLS decides visibility); options as `plan`; see `Client.search`."""
+    request = plan(client, query, principals=principals, **options)
+    with client.db.reader(principals or []) as conn:
         rows = run(conn, request, ef_search=ef_search)
     return [_hit(row) for row in rows]
 
@@ -159,10 +173,15 @@ def run(
 
 
 def explain(client: Client, request: SearchRequest) -> str:
-    """The SQL of a request, rendered for humans (`--explain`)."""
-    statement, _ = build(request)
+    """The SQL of a request and its parameters, for humans (`--explain`); vectors abridged."""
+    statement, params = build(request)
     with client.db.reader() as conn:
-        return statement.as_string(conn)
+        text = statement.as_string(conn)
+    shown = {
+        name: f"<{len(value)}-d vector>" if isinstance(value, np.ndarray) else value
+        for name, value in params.items()
+    }
+    return f"{text}\n-- parameters: {shown}"
 
 
 def _hit(row: dict[str, Any]) -> Hit:
