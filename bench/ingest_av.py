@@ -52,8 +52,8 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 def bench_audio(path: Path, transcriber, sound) -> dict:
     from mmsearch.ingest.audio import extract_audio
     from mmsearch.ingest.detect import detect
+    from mmsearch.ingest.embedding import embed_segments
     from mmsearch.ingest.media import audio_blocks, probe
-    from mmsearch.ingest.pipeline import embed_segments
 
     rate = probe(path).audio.sample_rate
     decode_16k, pcm = timed(lambda: np.concatenate(list(audio_blocks(path, RATE))))

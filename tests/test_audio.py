@@ -128,7 +128,7 @@ def test_sound_windows_embed_with_the_packaged_sound_model(tmp_path: Path) -> No
     """Windows go through the aisfx embedder as the pipeline sends them: a window of the
     same sound, quieter and at another rate, is nearer than a window of another sound."""
     from mmsearch.embed.aisfx import AisfxEmbedder
-    from mmsearch.ingest.pipeline import embed_segments
+    from mmsearch.ingest.embedding import embed_segments
 
     embedder = AisfxEmbedder()
     t = np.arange(12 * 44_100) / 44_100

@@ -13,43 +13,27 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from mmsearch.embed.base import normalize
 from mmsearch.errors import UserError
+from mmsearch.ingest.embedding import embed_segments
+from mmsearch.ingest.extract import Extractors
 from mmsearch.ingest.files import Candidate, sha256_of, walk
+from mmsearch.ingest.store import Target, write_record
 from mmsearch.ingest.types import Extracted, ExtractError, one_line
 
 if TYPE_CHECKING:
-    import psycopg
-
     from mmsearch.client import Client
-    from mmsearch.embed.base import Embedder
-    from mmsearch.ingest.detect import Detected
     from mmsearch.spaces import Space
 
 Outcome = Literal["ingested", "updated", "unchanged", "skipped", "failed"]
 GROUP_SIZE = 16
-SEGMENT_COLUMNS = (
-    "record_id",
-    "ordinal",
-    "kind",
-    "start_s",
-    "end_s",
-    "char_start",
-    "char_end",
-    "content",
-    "metadata",
-)
-SEGMENT_TYPES = ("int8", "int4", "text", "float8", "float8", "int4", "int4", "text", "jsonb")
 
 
 @dataclass
@@ -111,16 +95,6 @@ class _Job:
         self.outcome, self.error = "failed", (stage, one_line(message) or "unknown error")
 
 
-@dataclass(frozen=True)
-class _Target:
-    """Where the records of this run go and what they carry."""
-
-    collection_id: int
-    tags: list[str]
-    metadata: dict[str, Any]
-    acl: list[str]
-
-
 class Pipeline:
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -143,7 +117,7 @@ class Pipeline:
 
         started = time.perf_counter()
         report = IngestReport()
-        target = _Target(self._collection_id(collection), tags, metadata, validate_principals(acl))
+        target = Target(self._collection_id(collection), tags, metadata, validate_principals(acl))
         candidates = list(walk(paths, recursive=recursive))
         spaces = {s.name: s for s in self.client.register_spaces()}
         self._extractors = Extractors(self.client)
@@ -181,14 +155,14 @@ class Pipeline:
     # -- stage 1+2: prepare and extract (background thread) ---------------------------
 
     def _prepare_group(
-        self, group: list[Candidate], target: _Target, report: IngestReport
+        self, group: list[Candidate], target: Target, report: IngestReport
     ) -> list[_Job]:
         started = time.perf_counter()
         jobs = [self._prepare(candidate, target) for candidate in group]
         report.timed("extract", started)
         return jobs
 
-    def _prepare(self, candidate: Candidate, target: _Target) -> _Job:
+    def _prepare(self, candidate: Candidate, target: Target) -> _Job:
         from mmsearch.ingest.detect import detect
 
         job = _Job(candidate.path)
@@ -217,7 +191,7 @@ class Pipeline:
             job.fail("decode", f"{type(exc).__name__}: {exc}")
         return job
 
-    def _unchanged(self, job: _Job, target: _Target) -> bool:
+    def _unchanged(self, job: _Job, target: Target) -> bool:
         """Same bytes already stored: refresh tags/acl/metadata if they differ, else no-op."""
         with self.db.writer() as conn:
             row = conn.execute(
@@ -270,14 +244,24 @@ class Pipeline:
 
     # -- stage 4: write (one transaction per record) -----------------------------------
 
-    def _write(self, job: _Job, target: _Target, spaces: dict[str, Space]) -> None:
+    def _write(self, job: _Job, target: Target, spaces: dict[str, Space]) -> None:
         try:
             with self.db.writer() as conn:
-                job.outcome = write_record(conn, job, target, spaces)
+                assert job.extracted is not None
+                job.outcome = write_record(
+                    conn,
+                    target,
+                    uri=job.uri,
+                    sha256=job.sha256,
+                    size=job.size,
+                    extracted=job.extracted,
+                    vectors=job.vectors,
+                    spaces=spaces,
+                )
         except Exception as exc:
             job.fail("write", f"{type(exc).__name__}: {exc}")
 
-    def _record_error(self, job: _Job, target: _Target) -> None:
+    def _record_error(self, job: _Job, target: Target) -> None:
         assert job.error is not None
         with self.db.writer() as conn:  # one row per failing file: its latest reason
             conn.execute(
@@ -309,196 +293,6 @@ class Pipeline:
             ) from None
         assert row is not None
         return int(row[0])
-
-
-class Extractors:
-    """Dispatch to the modality extractors; OCR and the chunker are built once per run."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self._ocr: Any = None
-        self._chunker: Any = None
-        self._transcriber: Any = None
-
-    def extract(self, path: Path, detected: Detected, sha256: str = "") -> Extracted:
-        settings = self.client.settings
-        if detected.media_type == "text":
-            from mmsearch.ingest.text import extract_text
-
-            return extract_text(path, detected, self.chunker, ocr=self.ocr)
-        if detected.media_type == "image":
-            from mmsearch.ingest.image import extract_image
-
-            return extract_image(path, detected, self.ocr, max_pixels=settings.max_image_pixels)
-        if detected.media_type == "audio":
-            from mmsearch.ingest.audio import extract_audio
-
-            return extract_audio(path, detected, self.transcriber, window_s=self.window_s)
-        from mmsearch.ingest.video import extract_video
-
-        thumbs = settings.home / "thumbs" / sha256 if sha256 else None
-        return extract_video(path, detected, self.transcriber, self.ocr, thumbs_dir=thumbs)
-
-    @property
-    def window_s(self) -> float | None:
-        """Sound windows only pay off when some space embeds audio."""
-        takes_audio = any(
-            self.client.embedder(spec.name).supports("audio")
-            for spec in self.client.settings.spaces
-        )
-        return 10.0 if takes_audio else None
-
-    @property
-    def transcriber(self) -> Any:
-        if self._transcriber is None:
-            from mmsearch.ingest.transcribe import Transcriber
-
-            self._transcriber = Transcriber(**self.client.settings.transcriber)
-        return self._transcriber
-
-    @property
-    def ocr(self) -> Any:
-        if self._ocr is None:
-            from mmsearch.ingest.ocr import OcrEngine
-
-            self._ocr = OcrEngine()
-        return self._ocr
-
-    @property
-    def chunker(self) -> Any:
-        if self._chunker is None:
-            from mmsearch.ingest.chunking import Chunker
-
-            text = self.client.embedder("text")
-            counter = getattr(text, "count_tokens", None) or (lambda s: len(s.split()))
-            limit = min(getattr(text, "max_tokens", 256), 256)
-            self._chunker = Chunker(counter, max_tokens=limit - 16, overlap_tokens=32)
-        return self._chunker
-
-
-def embed_segments(embedder: Embedder, segments: list[Any]) -> Iterator[tuple[int, np.ndarray]]:
-    """(segment index, vector) for every segment with a payload this embedder takes.
-
-    Several images of one segment (a shot's keyframes) are mean-pooled, then normalised.
-    """
-    if embedder.supports("text"):
-        texts = [(i, s.content) for i, s in enumerate(segments) if s.content and s.content.strip()]
-        for start in range(0, len(texts), embedder.batch_size):
-            batch = texts[start : start + embedder.batch_size]
-            vectors = embedder.encode_texts([t for _, t in batch])
-            yield from ((i, v) for (i, _), v in zip(batch, vectors, strict=True))
-    if embedder.supports("image"):
-        owners = [(i, img) for i, s in enumerate(segments) for img in s.images]
-        pooled: dict[int, list[np.ndarray]] = {}
-        for start in range(0, len(owners), embedder.batch_size):
-            batch = owners[start : start + embedder.batch_size]
-            vectors = embedder.encode_images([img for _, img in batch])
-            for (i, _), v in zip(batch, vectors, strict=True):
-                pooled.setdefault(i, []).append(v)
-        for i, vs in pooled.items():
-            yield i, normalize(np.mean(vs, axis=0, keepdims=True))[0]
-    if embedder.supports("audio"):
-        clips = [(i, s) for i, s in enumerate(segments) if s.audio is not None]
-        for start in range(0, len(clips), embedder.batch_size):
-            batch = clips[start : start + embedder.batch_size]
-            for rate in {s.sample_rate for _, s in batch}:
-                same = [(i, s) for i, s in batch if s.sample_rate == rate]
-                vectors = embedder.encode_audio([s.audio for _, s in same], rate)
-                yield from ((i, v) for (i, _), v in zip(same, vectors, strict=True))
-
-
-def write_record(
-    conn: psycopg.Connection, job: _Job, target: _Target, spaces: dict[str, Space]
-) -> Outcome:
-    """Replace-or-insert one record and COPY its segments, inside the caller's transaction.
-
-    COPY goes through a temporary staging table: PostgreSQL refuses COPY FROM into a table
-    with row-level security, and one INSERT … SELECT from the stage is still set-based.
-    """
-    extracted = job.extracted
-    assert extracted is not None
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-        (f"{target.collection_id}:{job.uri}",),
-    )
-    existing = conn.execute(
-        "SELECT id, sha256, created_at FROM mmsearch.record"
-        " WHERE collection_id = %s AND uri = %s FOR UPDATE",
-        (target.collection_id, job.uri),
-    ).fetchone()
-    if existing and existing[1] == job.sha256:
-        return "unchanged"  # a concurrent ingest stored the same bytes first
-    if existing:
-        conn.execute("DELETE FROM mmsearch.record WHERE id = %s", (existing[0],))
-    record_id = conn.execute(
-        "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime, title, bytes,"
-        " duration_s, width, height, metadata, tags, acl, created_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))"
-        " RETURNING id",
-        (
-            target.collection_id,
-            job.uri,
-            job.sha256,
-            extracted.media_type,
-            extracted.mime,
-            clean_text(extracted.title)[:1000],
-            job.size,
-            extracted.duration_s,
-            extracted.width,
-            extracted.height,
-            Jsonb({**extracted.metadata, **target.metadata}),
-            target.tags,
-            target.acl,
-            existing[2] if existing else None,
-        ),
-    ).fetchone()[0]
-    columns = [*SEGMENT_COLUMNS, *(s.column_name for s in spaces.values())]
-    types = [*SEGMENT_TYPES, *(vector_type(s) for s in spaces.values())]
-    conn.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE segment_stage ON COMMIT DROP AS"
-            " SELECT {} FROM mmsearch.segment WITH NO DATA"
-        ).format(sql.SQL(", ").join(map(sql.Identifier, columns)))
-    )
-    copy_sql = sql.SQL("COPY segment_stage ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-        copy.set_types(types)
-        for ordinal, seg in enumerate(extracted.segments):
-            copy.write_row(
-                [
-                    record_id,
-                    ordinal,
-                    seg.kind,
-                    seg.start_s,
-                    seg.end_s,
-                    seg.char_start,
-                    seg.char_end,
-                    clean_text(seg.content) if seg.content else None,
-                    Jsonb(seg.metadata),
-                    *(job.vectors[name][ordinal] for name in spaces),
-                ]
-            )
-    conn.execute(
-        sql.SQL("INSERT INTO mmsearch.segment ({0}) SELECT {0} FROM segment_stage").format(
-            sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-    )
-    conn.execute(
-        "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s",
-        (target.collection_id, job.uri),
-    )
-    return "updated" if existing else "ingested"
-
-
-def vector_type(space: Space) -> str:
-    return "halfvec" if space.dim > 2000 else "vector"
-
-
-def clean_text(text: str) -> str:
-    """PostgreSQL text cannot hold NUL characters."""
-    return text.replace("\x00", "")
 
 
 def raise_into(job: _Job, stage: str) -> None:

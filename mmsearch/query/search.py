@@ -214,7 +214,7 @@ def _encode_text(client: Client, text: str, names: list[str]) -> dict[str, np.nd
 
 def _encode_example(client: Client, extracted: Extracted, names: list[str]) -> dict[str, Any]:
     """Query by example: every space that takes the example's modality as a query."""
-    from mmsearch.ingest.pipeline import embed_segments
+    from mmsearch.ingest.embedding import embed_segments
 
     modality: Modality = extracted.media_type
     out: dict[str, np.ndarray] = {}
@@ -236,7 +236,7 @@ def _query_text(extracted: Extracted) -> str:
 
 def _extract_query_file(client: Client, path: Path) -> Extracted:
     from mmsearch.ingest.detect import detect
-    from mmsearch.ingest.pipeline import Extractors
+    from mmsearch.ingest.extract import Extractors
     from mmsearch.ingest.types import ExtractError
 
     if not path.is_file():

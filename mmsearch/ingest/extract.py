@@ -1,0 +1,77 @@
+"""Dispatch a detected file to its modality's extractor, with the shared helpers built once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmsearch.ingest.types import Extracted
+
+if TYPE_CHECKING:
+    from mmsearch.client import Client
+    from mmsearch.ingest.detect import Detected
+
+
+class Extractors:
+    """Dispatch to the modality extractors; OCR and the chunker are built once per run."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._ocr: Any = None
+        self._chunker: Any = None
+        self._transcriber: Any = None
+
+    def extract(self, path: Path, detected: Detected, sha256: str = "") -> Extracted:
+        settings = self.client.settings
+        if detected.media_type == "text":
+            from mmsearch.ingest.text import extract_text
+
+            return extract_text(path, detected, self.chunker, ocr=self.ocr)
+        if detected.media_type == "image":
+            from mmsearch.ingest.image import extract_image
+
+            return extract_image(path, detected, self.ocr, max_pixels=settings.max_image_pixels)
+        if detected.media_type == "audio":
+            from mmsearch.ingest.audio import extract_audio
+
+            return extract_audio(path, detected, self.transcriber, window_s=self.window_s)
+        from mmsearch.ingest.video import extract_video
+
+        thumbs = settings.home / "thumbs" / sha256 if sha256 else None
+        return extract_video(path, detected, self.transcriber, self.ocr, thumbs_dir=thumbs)
+
+    @property
+    def window_s(self) -> float | None:
+        """Sound windows only pay off when some space embeds audio."""
+        takes_audio = any(
+            self.client.embedder(spec.name).supports("audio")
+            for spec in self.client.settings.spaces
+        )
+        return 10.0 if takes_audio else None
+
+    @property
+    def transcriber(self) -> Any:
+        if self._transcriber is None:
+            from mmsearch.ingest.transcribe import Transcriber
+
+            self._transcriber = Transcriber(**self.client.settings.transcriber)
+        return self._transcriber
+
+    @property
+    def ocr(self) -> Any:
+        if self._ocr is None:
+            from mmsearch.ingest.ocr import OcrEngine
+
+            self._ocr = OcrEngine()
+        return self._ocr
+
+    @property
+    def chunker(self) -> Any:
+        if self._chunker is None:
+            from mmsearch.ingest.chunking import Chunker
+
+            text = self.client.embedder("text")
+            counter = getattr(text, "count_tokens", None) or (lambda s: len(s.split()))
+            limit = min(getattr(text, "max_tokens", 256), 256)
+            self._chunker = Chunker(counter, max_tokens=limit - 16, overlap_tokens=32)
+        return self._chunker
