@@ -35,3 +35,18 @@ GRANT SELECT (id, collection_id, uri, sha256, media_type, mime, title, bytes, du
               height, metadata, tags, acl, created_at, ingested_at)
     ON mmsearch.record TO mmsearch_bi;
 GRANT SELECT (id, record_id, collection_id, kind, acl) ON mmsearch.segment TO mmsearch_bi;
+
+-- Full-text matches under RLS. PostgreSQL evaluates a query's own conditions after the
+-- policy's unless they are LEAKPROOF (cannot reveal a row through an error or side effect),
+-- so `content_tsv @@ q` could not use the GIN index and every keyword search scanned all
+-- visible segments. ts_match_vq (the @@ behind tsvector @@ tsquery) raises no error that
+-- depends on the row: its errors come from the query itself. Marking it LEAKPROOF needs a
+-- superuser (the embedded server's owner is one); elsewhere ask the DBA to run this
+-- statement, or keyword legs keep working by scanning.
+DO $leakproof$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;
+    END IF;
+END
+$leakproof$;
