@@ -74,16 +74,25 @@ class Settings:
             home=home.resolve(),
             database_url=url or None,
             spaces=_space_specs(file_conf.get("spaces", {})),
-            max_file_bytes=int(
-                os.environ.get("MMSEARCH_MAX_FILE_BYTES", file_conf.get("max_file_bytes", 2 << 30))
+            max_file_bytes=_int_setting(
+                "MMSEARCH_MAX_FILE_BYTES", file_conf.get("max_file_bytes", 2 << 30)
             ),
-            max_image_pixels=int(
-                os.environ.get(
-                    "MMSEARCH_MAX_IMAGE_PIXELS", file_conf.get("max_image_pixels", 80_000_000)
-                )
+            max_image_pixels=_int_setting(
+                "MMSEARCH_MAX_IMAGE_PIXELS", file_conf.get("max_image_pixels", 80_000_000)
             ),
             transcriber=_transcriber_options(file_conf.get("transcriber", {})),
         )
+
+
+def _int_setting(env: str, default: Any) -> int:
+    """An integer from the environment (else the file or default); a bad one is a user error."""
+    from mmsearch.errors import UserError
+
+    value = os.environ.get(env, default)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{env} (or config.toml) must be an integer, not {value!r}") from None
 
 
 def _transcriber_options(conf: dict[str, Any]) -> dict[str, Any]:

@@ -32,8 +32,15 @@ for command in (init_command, status_command, db_group, ingest_command, search_c
 
 
 def _quiet_model_libraries() -> None:
-    """Model loaders print progress bars and deprecation chatter; a CLI user needs neither."""
+    """Model loaders print progress bars and deprecation chatter; a CLI user needs neither.
+
+    psycopg_pool logs every failed reconnect (two lines each) when the server goes away;
+    the one-line error the CLI prints says it once.
+    """
+    import logging
     import warnings
+
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

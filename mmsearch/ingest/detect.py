@@ -182,13 +182,15 @@ def _text_encoding(head: bytes, *, truncated: bool) -> str | None:
     controls = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f\v\x1b")
     if controls > len(text) // 100:
         return None
-    # Western text scores the same in cp1250 and cp1252 (which decode it differently);
-    # cp1252 is far more common and what browsers assume for "latin-1"
+    # Short Western text reads as plausibly in cp1250/cp1257 as in cp1252 (each decodes
+    # some accents differently: "crème" becomes "crčme"). cp1252 is far more common and what
+    # browsers assume for "latin-1": take it whenever it reads as the same language equally
+    # well and is not chaotic, even if a rarer code page scores a little less chaos.
     for match in matches:
         if (
             "cp1252" in match.could_be_from_charset
-            and match.chaos <= best.chaos + 0.01
-            and match.coherence >= best.coherence - 0.01
+            and match.chaos <= 0.2
+            and match.coherence >= best.coherence - 0.05
         ):
             return "cp1252"
     return best.encoding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,25 @@ def _unique(entries: list[Path], seen: set[Path]) -> Iterator[Candidate]:
     for entry in entries:
         if entry not in seen:
             seen.add(entry)
-            yield Candidate(entry)
+            yield _candidate(entry)
+
+
+def _candidate(entry: Path) -> Candidate:
+    """Refuse up front what would hang (a FIFO blocks `open`) or cannot be stored as a uri
+    (a name that is not UTF-8 arrives with surrogate escapes PostgreSQL text cannot hold)."""
+    name = str(entry)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(entry).decode("utf-8", "backslashreplace")
+        return Candidate(Path(shown), "file name is not valid UTF-8; rename the file")
+    try:
+        mode = entry.stat().st_mode
+    except OSError:
+        return Candidate(entry)  # a loop or a vanished file: reading it says why
+    if not stat.S_ISREG(mode):
+        return Candidate(entry, "not a regular file (a FIFO, socket or device)")
+    return Candidate(entry)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:

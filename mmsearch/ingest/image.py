@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,9 @@ def extract_image(
 
     path = Path(path)
     try:
-        im = Image.open(path)
+        with warnings.catch_warnings():  # our own max_pixels check below decides, quietly
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
     except Image.DecompressionBombError:
         raise ExtractError(f"image is over the {max_pixels / 1e6:g} megapixel limit") from None
     except Exception as exc:  # Pillow raises many types for undecodable headers

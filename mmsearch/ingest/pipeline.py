@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from mmsearch.errors import UserError
+from mmsearch.errors import DatabaseUnavailable, UserError
 from mmsearch.ingest.embedding import embed_segments
 from mmsearch.ingest.extract import Extractors
 from mmsearch.ingest.files import Candidate, sha256_of, walk
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 Outcome = Literal["ingested", "updated", "unchanged", "skipped", "failed"]
 GROUP_SIZE = 16
+DOCUMENT_MIMES = frozenset(
+    {"application/pdf", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+)
 
 
 @dataclass
@@ -179,7 +182,11 @@ class Pipeline:
                 return job
             detected = detect(job.path)
             if detected is None:
-                job.outcome = "skipped"
+                claimed = claimed_media_type(job.path)
+                if claimed is None:
+                    job.outcome = "skipped"  # an unknown file type: not ours to judge
+                else:  # named like media we ingest, so a user expects it in: say why not
+                    job.fail("detect", f"content is not a readable {claimed} file")
                 return job
             assert self._extractors is not None
             job.extracted = self._extractors.extract(job.path, detected, job.sha256)
@@ -188,6 +195,7 @@ class Pipeline:
         except OSError as exc:
             job.fail("read", exc.strerror or str(exc))
         except Exception as exc:  # a decoder bug must not stop the batch
+            raise_if_connection_lost(exc)
             job.fail("decode", f"{type(exc).__name__}: {exc}")
         return job
 
@@ -259,6 +267,7 @@ class Pipeline:
                     spaces=spaces,
                 )
         except Exception as exc:
+            raise_if_connection_lost(exc)
             job.fail("write", f"{type(exc).__name__}: {exc}")
 
     def _record_error(self, job: _Job, target: Target) -> None:
@@ -293,6 +302,29 @@ class Pipeline:
             ) from None
         assert row is not None
         return int(row[0])
+
+
+def claimed_media_type(path: Path) -> str | None:
+    """What the extension says a file is (e.g. "image/jpeg"), if it is a kind we ingest."""
+    import mimetypes
+
+    mime, _ = mimetypes.guess_type(path.name)
+    if mime and (mime.split("/")[0] in {"image", "audio", "video"} or mime in DOCUMENT_MIMES):
+        return mime
+    return None
+
+
+def raise_if_connection_lost(exc: Exception) -> None:
+    """A lost server is not a bad file: stop the batch with one line instead of failing (and
+    trying to record) every remaining file, each after the pool's 30 s wait."""
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError) and (
+        exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+    ):
+        raise DatabaseUnavailable(
+            f"lost the connection to the database: {one_line(str(exc))}"
+        ) from exc
 
 
 def raise_into(job: _Job, stage: str) -> None:

@@ -1,0 +1,784 @@
+"""Permissions under random load: no search, SQL function or view returns a row outside the
+caller's ACL, checked against a brute-force oracle computed from what the test wrote.
+
+~40 principals, ~3000 records with random ACLs in 3 collections, and ~1000 random searches
+as the app role (`client.search`), the analyst login role (raw SQL functions and views) and
+the BI login role (its metadata views). Keyword searches with a large k are checked for
+*exact* equality with the oracle (nothing hidden that should show, nothing shown that should
+hide); vector and hybrid legs are checked as subsets (they rank a truncated list). Plus: ACL
+changes take effect at once, principal strings cannot widen access, and the roles' grants are
+minimal according to the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from mmsearch.client import Client
+from mmsearch.config import SpaceSpec
+from mmsearch.db.engine import Database
+from mmsearch.errors import InvalidPrincipal, UserError
+
+pytestmark = pytest.mark.model
+
+SEED = 20240607
+COLLECTIONS = ("pa", "pb", "pc")
+USERS = [f"user:u{i:02d}" for i in range(28)]
+GROUPS = [f"group:g{i:02d}" for i in range(12)]
+PRINCIPALS = USERS + GROUPS  # 40, plus the implicit `public`
+TEAMS = ("red", "blue", "green", "gold")
+TAGS = ("alpha", "beta", "gamma", "delta")
+# Words that are not English stop words and stem to themselves, so a keyword query for one
+# matches exactly the segments whose content contains it (the oracle's rule).
+VOCAB = [
+    f"{a}{b}"
+    for a in ("zor", "quil", "brax", "vend", "plim", "trok", "mu", "kesh", "dral", "yon")
+    for b in ("ta", "po", "ki", "mo", "du", "ra", "ne", "lo", "fi", "gu")
+]
+PHRASES = [
+    "quarterly revenue report",
+    "broken glass in the kitchen",
+    "how do I reset my password",
+    "a cat sitting on a sofa",
+    "rocket launch at dawn",
+    "meeting notes about the audit",
+    "espresso machine descaling",
+    "parking permit renewal",
+]
+# Filter expressions (README grammar) with the Python predicate that defines their meaning.
+FILTERS: list[tuple[str, Callable[[Rec], bool]]] = [
+    ('collection = "pa"', lambda r: r.collection == "pa"),
+    ('collection in ("pb", "pc")', lambda r: r.collection in ("pb", "pc")),
+    ("meta.n >= 5", lambda r: r.n >= 5),
+    ('meta.team = "red" or meta.n < 2', lambda r: r.team == "red" or r.n < 2),
+    (
+        'tags has "alpha" and not meta.team = "blue"',
+        lambda r: "alpha" in r.tags and r.team != "blue",
+    ),
+    ('tags has any ("beta", "gamma")', lambda r: bool({"beta", "gamma"} & set(r.tags))),
+    ('meta["team"] != "gold" and media_type = "text"', lambda r: r.team != "gold"),
+    ('has meta.n and kind = "chunk"', lambda r: True),
+]
+
+
+@dataclass
+class Rec:
+    """What the test wrote for one record: the oracle's ground truth."""
+
+    id: int
+    collection: str
+    acl: frozenset[str]
+    team: str
+    n: int
+    tags: tuple[str, ...]
+    segments: dict[int, set[str]] = field(default_factory=dict)  # segment id -> words
+
+
+@dataclass
+class World:
+    records: dict[int, Rec]
+    segment_record: dict[int, int]
+    phrase_vectors: np.ndarray
+
+
+@dataclass
+class Tally:
+    """Figures for the report: how much was checked and how much leaked."""
+
+    searches: int = 0
+    rows: int = 0
+    leaks: int = 0
+    exact_checks: int = 0
+    by_surface: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    _mark: float = field(default_factory=time.perf_counter)
+
+    def count(self, surface: str) -> None:
+        self.searches += 1
+        self.by_surface[surface] = self.by_surface.get(surface, 0) + 1
+        now = time.perf_counter()
+        self.seconds[surface] = self.seconds.get(surface, 0.0) + now - self._mark
+        self._mark = now
+
+
+def visible(world: World, principals: list[str]) -> set[int]:
+    """The oracle: records whose ACL overlaps the caller's principals plus `public`."""
+    mine = set(principals) | {"public"}
+    return {rid for rid, rec in world.records.items() if rec.acl & mine}
+
+
+def connect_as(dsn: str, user: str, principals: list[str] | None = None) -> psycopg.Connection:
+    """A login connection as `user`; principals set for the session as an analyst would."""
+    params = psycopg.conninfo.conninfo_to_dict(dsn)
+    params["user"] = user
+    conn = psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True)
+    if principals is not None:
+        set_principals(conn, principals)
+    return conn
+
+
+def set_principals(conn: psycopg.Connection, principals: list[str]) -> None:
+    """Session-wide on an autocommit login; transaction-local inside a transaction."""
+    local = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    conn.execute(
+        "SELECT set_config('mmsearch.principals', %s, %s)", (json.dumps(principals), local)
+    )
+
+
+def vec_text(v: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.6f}" for x in v) + "]"
+
+
+# -- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tclient(client: Client) -> Client:
+    """The module client with only the `text` space configured: one model, fast ingests."""
+    settings = replace(client.settings, spaces=(SpaceSpec("text", "sentence-transformers"),))
+    text_only = Client(client.db, settings, embedders=client._embedders)
+    text_only.register_spaces(["text"])
+    return text_only
+
+
+def populate(db: Database, phrase_vectors: np.ndarray, *, n_records: int, seed: int) -> World:
+    """Insert records and segments fast as the owner; return the oracle's copy of them."""
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    records: dict[int, Rec] = {}
+    segment_record: dict[int, int] = {}
+    with db.transaction() as conn:
+        cids = {}
+        for name in COLLECTIONS:
+            conn.execute(
+                "INSERT INTO mmsearch.collection (name) VALUES (%s) ON CONFLICT DO NOTHING",
+                (name,),
+            )
+            cids[name] = conn.execute(
+                "SELECT id FROM mmsearch.collection WHERE name = %s", (name,)
+            ).fetchone()[0]
+        start = conn.execute("SELECT count(*) FROM mmsearch.record").fetchone()[0]
+        rows = []
+        protos = []
+        for i in range(n_records):
+            roll = rng.random()
+            if roll < 0.1:
+                acl = ["public"]
+            else:
+                acl = rng.sample(PRINCIPALS, rng.randint(1, 3))
+                if roll > 0.97:
+                    acl.append("public")
+            proto = Rec(
+                0,
+                rng.choice(COLLECTIONS),
+                frozenset(acl),
+                rng.choice(TEAMS),
+                rng.randint(0, 9),
+                tuple(sorted(rng.sample(TAGS, rng.randint(0, 2)))),
+            )
+            protos.append(proto)
+            rows.append(
+                (
+                    cids[proto.collection],
+                    f"/perm/{seed}/{start + i}.txt",
+                    f"{seed + start + i:064x}",
+                    sorted(acl),
+                    list(proto.tags),
+                    json.dumps({"team": proto.team, "n": proto.n}),
+                )
+            )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime, bytes,"
+                " title, acl, tags, metadata) VALUES (%s, %s, %s, 'text', 'text/plain', 1, 't',"
+                " %s, %s, %s::jsonb) RETURNING id",
+                rows,
+                returning=True,
+            )
+            ids = []
+            while True:
+                ids.append(cur.fetchone()[0])
+                if not cur.nextset():
+                    break
+        seg_rows = []
+        for rid, proto in zip(ids, protos, strict=True):
+            proto.id = rid
+            records[rid] = proto
+            for ordinal in range(rng.randint(1, 4)):
+                words = rng.sample(VOCAB, 6)
+                base = phrase_vectors[rng.randrange(len(phrase_vectors))]
+                v = base + nrng.normal(0, 0.04, base.shape)
+                v = (v / np.linalg.norm(v)).astype(np.float32)
+                seg_rows.append((rid, ordinal, " ".join(words), v))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO mmsearch.segment (record_id, collection_id, ordinal, kind, content,"
+                " text_vec) VALUES (%s, 0, %s, 'chunk', %s, %s) RETURNING id, record_id, content",
+                seg_rows,
+                returning=True,
+            )
+            while True:
+                sid, rid, content = cur.fetchone()
+                records[rid].segments[sid] = set(content.split())
+                segment_record[sid] = rid
+                if not cur.nextset():
+                    break
+        conn.execute("ANALYZE mmsearch.record")
+        conn.execute("ANALYZE mmsearch.segment")
+    return World(records, segment_record, phrase_vectors)
+
+
+@pytest.fixture(scope="module")
+def world(tclient: Client) -> World:
+    phrase_vectors = tclient.embedder("text").encode_texts(PHRASES, query=True)
+    started = time.perf_counter()
+    out = populate(tclient.db, np.asarray(phrase_vectors), n_records=3000, seed=SEED)
+    seconds = time.perf_counter() - started
+    print(f"\npermissions: populated {len(out.records)} records in {seconds:.1f}s")
+    return out
+
+
+# -- the random loop ----------------------------------------------------------------------
+
+
+def random_principals(rng: random.Random) -> list[str]:
+    roll = rng.random()
+    if roll < 0.1:
+        return []
+    if roll < 0.2:
+        return ["public"]
+    return rng.sample(PRINCIPALS, rng.randint(1, 4))
+
+
+def check_rows(
+    tally: Tally,
+    world: World,
+    principals: list[str],
+    record_ids: list[int],
+    *,
+    where: str,
+    segment_ids: list[int] = (),
+    predicate: Callable[[Rec], bool] | None = None,
+    exact: set[int] | None = None,
+) -> None:
+    """Every row must be visible to `principals`; filters must hold; `exact`: the full set."""
+    allowed = visible(world, principals)
+    tally.rows += len(record_ids) + len(segment_ids)
+    leaked = [rid for rid in record_ids if rid not in allowed]
+    leaked += [sid for sid in segment_ids if world.segment_record.get(sid) not in allowed]
+    tally.leaks += len(leaked)
+    assert not leaked, f"{where}: rows outside the ACL of {principals}: {leaked[:10]}"
+    for sid, rid in zip(segment_ids, record_ids, strict=False):
+        assert world.segment_record[sid] == rid, where
+    if predicate is not None:
+        wrong = [rid for rid in record_ids if not predicate(world.records[rid])]
+        assert not wrong, f"{where}: rows that do not pass the filter: {wrong[:10]}"
+    if exact is not None:
+        tally.exact_checks += 1
+        got = set(record_ids)
+        assert got == exact, (
+            f"{where}: missing {sorted(exact - got)[:10]}, extra {sorted(got - exact)[:10]}"
+        )
+
+
+def keyword_oracle(
+    world: World, principals: list[str], word: str, pred: Callable[[Rec], bool]
+) -> set[int]:
+    return {
+        rid
+        for rid in visible(world, principals)
+        if pred(world.records[rid])
+        and any(word in ws for ws in world.records[rid].segments.values())
+    }
+
+
+def one_api_search(rng: random.Random, tclient: Client, world: World, tally: Tally) -> None:
+    """One `client.search` as the app role: a random mode, query kind and filter."""
+    principals = random_principals(rng)
+    options: dict[str, Any] = {"principals": principals}
+    pred: Callable[[Rec], bool] = lambda r: True  # noqa: E731
+    roll = rng.random()
+    if roll < 0.25:
+        coll = rng.choice(COLLECTIONS)
+        options["collection"] = coll
+        pred = lambda r, c=coll: r.collection == c  # noqa: E731
+    elif roll < 0.35:
+        tag = rng.choice(TAGS)
+        options["tags"] = [tag]
+        pred = lambda r, t=tag: t in r.tags  # noqa: E731
+    elif roll < 0.45:
+        team = rng.choice(TEAMS)
+        options["metadata"] = {"team": team}
+        pred = lambda r, t=team: r.team == t  # noqa: E731
+    elif roll < 0.75:
+        options["filter"], pred = rng.choice(FILTERS)
+    if rng.random() < 0.2:
+        options["segments"] = True
+    kind = rng.random()
+    exact: set[int] | None = None
+    if kind < 0.15:  # query by example: more like a segment
+        sid = rng.choice(list(world.segment_record))
+        allowed = visible(world, principals)
+        options.pop("segments", None)
+        options["k"] = rng.choice([5, 20])
+        if world.segment_record[sid] not in allowed:
+            with pytest.raises(UserError, match="not found"):
+                tclient.search(sid, **options)
+            tally.count("api:like-hidden")
+            return
+        hits = tclient.search(sid, **options)
+        surface = "api:like"
+    else:
+        mode = rng.choice(["hybrid", "vector", "keyword"])
+        options["mode"] = mode
+        if mode == "keyword" or rng.random() < 0.5:
+            word = rng.choice(VOCAB)
+            query = word if mode != "hybrid" else f"{word} {rng.choice(PHRASES)}"
+        else:
+            query = rng.choice(PHRASES)
+        if mode == "keyword" and not options.get("segments"):
+            options["k"] = 1000
+            exact = keyword_oracle(world, principals, query, pred)
+        else:
+            options["k"] = rng.choice([5, 10, 50])
+        hits = tclient.search(query, **options)
+        surface = f"api:{mode}"
+    check_rows(
+        tally,
+        world,
+        principals,
+        [h.record_id for h in hits],
+        segment_ids=[h.segment_id for h in hits],
+        where=f"{surface} {options}",
+        predicate=pred,
+        exact=exact,
+    )
+    tally.count(surface)
+
+
+def one_sql_search(
+    rng: random.Random, conn: psycopg.Connection, world: World, tally: Tally, role: str
+) -> None:
+    """One analyst-side call: a search function or a view, with fresh session principals."""
+    principals = random_principals(rng)
+    set_principals(conn, principals)
+    coll = rng.choice([None, *COLLECTIONS])
+    in_coll: Callable[[Rec], bool] = lambda r: coll is None or r.collection == coll  # noqa: E731
+    allowed = visible(world, principals)
+    what = rng.choice(["keyword", "mlt", "hybrid", "records", "segments", "stats"])
+    if what == "keyword":
+        word = rng.choice(VOCAB)
+        rows = conn.execute(
+            "SELECT segment_id, record_id FROM mmsearch.keyword_search(%s, %s, 1000)", (word, coll)
+        ).fetchall()
+        exact = keyword_oracle(world, principals, word, in_coll)
+        check_rows(
+            tally, world, principals, [r[1] for r in rows], segment_ids=[r[0] for r in rows],
+            where=f"{role} keyword_search", predicate=in_coll, exact=exact,
+        )  # fmt: skip
+    elif what == "mlt":
+        sid = rng.choice(list(world.segment_record))
+        if world.segment_record[sid] not in allowed:
+            # hidden and absent look the same: no existence leak either
+            with (
+                pytest.raises(psycopg.errors.NoDataFound, match=f"segment {sid} not found"),
+                conn.transaction(),  # a savepoint inside the app's transaction
+            ):
+                conn.execute(
+                    "SELECT * FROM mmsearch.more_like_this(%s, 'text', 20, %s)", (sid, coll)
+                )
+        else:
+            rows = conn.execute(
+                "SELECT segment_id, record_id FROM mmsearch.more_like_this(%s, 'text', 20, %s)",
+                (sid, coll),
+            ).fetchall()
+            assert world.segment_record[sid] not in {r[1] for r in rows}
+            check_rows(
+                tally, world, principals, [r[1] for r in rows], segment_ids=[r[0] for r in rows],
+                where=f"{role} more_like_this", predicate=in_coll,
+            )  # fmt: skip
+    elif what == "hybrid":
+        word = rng.choice(VOCAB)
+        v = world.phrase_vectors[rng.randrange(len(PHRASES))]
+        rows = conn.execute(
+            "SELECT segment_id, record_id FROM mmsearch.hybrid_search(%s, %s::vector, 'text', %s,"
+            " %s)",
+            (word, vec_text(v), coll, rng.choice([10, 100])),
+        ).fetchall()
+        check_rows(
+            tally, world, principals, [r[1] for r in rows], segment_ids=[r[0] for r in rows],
+            where=f"{role} hybrid_search", predicate=in_coll,
+        )  # fmt: skip
+    elif what == "records":
+        rows = conn.execute("SELECT record_id, segments FROM mmsearch.records").fetchall()
+        check_rows(
+            tally, world, principals, [r[0] for r in rows], where=f"{role} records view",
+            exact=allowed,
+        )  # fmt: skip
+        for rid, count in rows:  # segment counts come from visible segments of the record
+            assert count == len(world.records[rid].segments)
+    elif what == "segments":
+        rows = conn.execute("SELECT segment_id, record_id FROM mmsearch.segments").fetchall()
+        check_rows(
+            tally, world, principals, [r[1] for r in rows], segment_ids=[r[0] for r in rows],
+            where=f"{role} segments view", exact=allowed,
+        )  # fmt: skip
+        want = sum(len(world.records[rid].segments) for rid in allowed)
+        assert len(rows) == want
+    else:
+        stats_check(conn, world, principals, allowed, tally, role)
+    tally.count(f"{role}:{what}")
+
+
+def stats_check(
+    conn: psycopg.Connection,
+    world: World,
+    principals: list[str],
+    allowed: set[int],
+    tally: Tally,
+    role: str,
+) -> None:
+    """collection_stats counts only what the caller may see."""
+    got = dict(
+        conn.execute(
+            "SELECT collection, records FROM mmsearch.collection_stats WHERE collection = ANY(%s)",
+            (list(COLLECTIONS),),
+        ).fetchall()
+    )
+    want = {c: sum(1 for rid in allowed if world.records[rid].collection == c) for c in COLLECTIONS}
+    tally.rows += len(got)
+    if got != want:
+        tally.leaks += sum(max(0, got.get(c, 0) - want[c]) for c in COLLECTIONS)
+    assert got == want, f"{role} collection_stats as {principals}"
+
+
+def one_bi_read(rng: random.Random, conn: psycopg.Connection, world: World, tally: Tally) -> None:
+    """The BI role: the `records` view and `collection_stats`, nothing else."""
+    principals = random_principals(rng)
+    set_principals(conn, principals)
+    allowed = visible(world, principals)
+    if rng.random() < 0.5:
+        team = rng.choice(TEAMS)
+        rows = conn.execute(
+            "SELECT record_id FROM mmsearch.records WHERE metadata->>'team' = %s", (team,)
+        ).fetchall()
+        exact = {rid for rid in allowed if world.records[rid].team == team}
+        check_rows(tally, world, principals, [r[0] for r in rows], where="bi records", exact=exact)
+        tally.count("bi:records")
+    else:
+        stats_check(conn, world, principals, allowed, tally, "bi")
+        tally.count("bi:stats")
+
+
+def run_loop(tclient: Client, dsn: str, world: World, *, searches: int, seed: int) -> Tally:
+    rng = random.Random(seed)
+    tally = Tally()
+    analyst = connect_as(dsn, "mmsearch_analyst")
+    bi = connect_as(dsn, "mmsearch_bi")
+    try:
+        for _ in range(searches):
+            roll = rng.random()
+            if roll < 0.45:
+                one_api_search(rng, tclient, world, tally)
+            elif roll < 0.75:
+                one_sql_search(rng, analyst, world, tally, "analyst")
+            elif roll < 0.85:
+                # the app role through raw SQL: as `Database.reader` does it
+                with tclient.db.pool.connection() as conn, conn.transaction():
+                    conn.execute("SET LOCAL ROLE mmsearch_app")
+                    one_sql_search(rng, conn, world, tally, "app-sql")
+            else:
+                one_bi_read(rng, bi, world, tally)
+    finally:
+        analyst.close()
+        bi.close()
+    return tally
+
+
+def report(tally: Tally, world: World, seconds: float, record: Callable[[str, Any], None]) -> None:
+    figures = {
+        "principals": len(PRINCIPALS) + 1,
+        "records": len(world.records),
+        "segments": len(world.segment_record),
+        "searches": tally.searches,
+        "rows_checked": tally.rows,
+        "exact_set_checks": tally.exact_checks,
+        "leaks": tally.leaks,
+        "seconds": round(seconds, 1),
+        "by_surface": dict(sorted(tally.by_surface.items())),
+        "seconds_by_surface": {k: round(v, 1) for k, v in sorted(tally.seconds.items())},
+    }
+    for key, value in figures.items():
+        record(key, value)
+    print("\npermissions figures: " + json.dumps(figures))
+
+
+def test_random_searches_never_leak(
+    tclient: Client, dsn: str, world: World, record_property: Callable[[str, Any], None]
+) -> None:
+    started = time.perf_counter()
+    tally = run_loop(tclient, dsn, world, searches=1000, seed=SEED)
+    report(tally, world, time.perf_counter() - started, record_property)
+    assert tally.leaks == 0
+    assert tally.searches == 1000
+    assert tally.rows > 10_000  # the checks saw real result sets, not empty lists
+    assert tally.exact_checks > 100
+
+
+@pytest.mark.slow
+def test_random_searches_never_leak_long(
+    tclient: Client, dsn: str, world: World, record_property: Callable[[str, Any], None]
+) -> None:
+    """The long loop: 3000 more records (6000 in all) and 8000 searches with other seeds."""
+    bigger = populate(tclient.db, world.phrase_vectors, n_records=3000, seed=SEED + 1)
+    merged = World(
+        {**world.records, **bigger.records},
+        {**world.segment_record, **bigger.segment_record},
+        world.phrase_vectors,
+    )
+    started = time.perf_counter()
+    tally = run_loop(tclient, dsn, merged, searches=8000, seed=SEED + 2)
+    report(tally, merged, time.perf_counter() - started, record_property)
+    assert tally.leaks == 0
+
+
+# -- ACL changes take effect at once -------------------------------------------------------
+
+
+def sees(tclient: Client, principals: list[str], word: str, mode: str) -> set[str]:
+    query = word if mode == "keyword" else f"{word} notes"
+    hits = tclient.search(query, principals=principals, mode=mode, collection="aclx", k=50)
+    return {Path(h.uri).name for h in hits}
+
+
+def test_acl_update_reaches_segments_at_once(tclient: Client, tmp_path: Path) -> None:
+    """UPDATE of a record's acl (as the owner) and a re-ingest with another acl both apply to
+    every segment in the next search: no stale copy of the old acl survives anywhere."""
+    doc = tmp_path / "memo.txt"
+    doc.write_text(("Zorblatt memo about the quarterly plan. " * 40 + "\n\n") * 6)
+    tclient.ingest([doc], collection="aclx", acl=["group:aa"])
+    with tclient.db.transaction() as conn:
+        rid, nseg = conn.execute(
+            "SELECT r.id, count(s.id) FROM mmsearch.record r JOIN mmsearch.segment s"
+            " ON s.record_id = r.id WHERE r.uri = %s GROUP BY r.id",
+            (str(doc),),
+        ).fetchone()
+    assert nseg >= 2  # several segments, so propagation is tested on more than one
+    for mode in ("keyword", "vector", "hybrid"):
+        assert sees(tclient, ["group:aa"], "zorblatt", mode) == {"memo.txt"}, mode
+        assert sees(tclient, ["group:bb"], "zorblatt", mode) == set(), mode
+
+    with tclient.db.transaction() as conn:
+        conn.execute("UPDATE mmsearch.record SET acl = '{group:bb}' WHERE id = %s", (rid,))
+    for mode in ("keyword", "vector", "hybrid"):
+        assert sees(tclient, ["group:aa"], "zorblatt", mode) == set(), mode
+        assert sees(tclient, ["group:bb"], "zorblatt", mode) == {"memo.txt"}, mode
+    with tclient.db.reader(["group:aa"]) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM mmsearch.segment WHERE record_id = %s", (rid,)
+        ).fetchone() == (0,)
+
+    report = tclient.ingest([doc], collection="aclx", acl=["user:cc"])
+    assert report.updated == 1
+    assert sees(tclient, ["group:bb"], "zorblatt", "keyword") == set()
+    assert sees(tclient, ["user:cc"], "zorblatt", "keyword") == {"memo.txt"}
+    with tclient.db.transaction() as conn:
+        acls = conn.execute(
+            "SELECT DISTINCT acl FROM mmsearch.segment WHERE record_id = %s", (rid,)
+        ).fetchall()
+    assert acls == [(["user:cc"],)]
+
+
+# -- principal strings cannot widen access --------------------------------------------------
+
+HOSTILE_PRINCIPALS = [
+    "public,user:x",
+    "*",
+    "",
+    " ",
+    "user:",
+    "group:",
+    "user:*",
+    "user:%",
+    "group:g00' OR '1'='1",
+    "user:u00'); DROP TABLE mmsearch.record; --",
+    '"]; select 1; --',
+    "user:u00\n",
+    "user:u00 ",
+    "publіc",  # Cyrillic і
+    "ｐｕｂｌｉｃ",  # fullwidth
+    "user:u0О",  # Cyrillic О
+    "user:" + "a" * 5000,
+    "user:u00\x00",
+    "User:u00",
+    "PUBLIC",
+    "{public}",
+    "user:u00,group:g00",
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_PRINCIPALS)
+def test_api_refuses_hostile_principal(tclient: Client, world: World, bad: str) -> None:
+    with pytest.raises(InvalidPrincipal):
+        tclient.search("zortagu", principals=[bad], mode="keyword")
+    with pytest.raises(InvalidPrincipal):
+        tclient.search(next(iter(world.segment_record)), principals=[bad])
+    with pytest.raises(InvalidPrincipal):
+        tclient.ingest([], collection="pa", acl=[bad])
+
+
+RAW_SETTINGS = [
+    "*",
+    "public,user:u00",
+    "[*]",
+    '{"user:u00": true}',
+    '"user:u00"',
+    "null",
+    '[["user:u00"]]',
+    "[1, 2]",
+    "' OR true --",
+    '["user:u00\\u0000"]',
+    '["public\\u0000"]',
+]
+
+
+@pytest.mark.parametrize("role", ["mmsearch_analyst", "mmsearch_bi"])
+def test_raw_hostile_principals_widen_nothing(dsn: str, world: World, role: str) -> None:
+    """Set straight through set_config, the hostile strings (and odd JSON) see only public."""
+    public = visible(world, [])
+    with connect_as(dsn, role) as conn:
+        # PostgreSQL text cannot hold NUL: that one is tried raw below
+        set_principals(conn, [p for p in HOSTILE_PRINCIPALS if "\x00" not in p])
+        got = {r[0] for r in conn.execute("SELECT record_id FROM mmsearch.records").fetchall()}
+        assert got == public
+        for raw in RAW_SETTINGS:
+            conn.execute("SELECT set_config('mmsearch.principals', %s, false)", (raw,))
+            try:
+                got = {
+                    r[0] for r in conn.execute("SELECT record_id FROM mmsearch.records").fetchall()
+                }
+            except psycopg.Error:
+                continue  # refusing to answer is fine; widening is not
+            assert got <= public, raw
+
+
+# -- grants, from the catalog -------------------------------------------------------------
+
+ROLES = ("mmsearch_app", "mmsearch_analyst", "mmsearch_bi", "mmsearch_ingest")
+
+
+@pytest.fixture(scope="module")
+def owner(db: Database) -> Iterator[psycopg.Connection]:
+    with db.pool.connection() as conn:
+        conn.autocommit = True
+        yield conn
+        conn.autocommit = False
+
+
+def test_bi_cannot_read_vectors_or_content(owner: psycopg.Connection, world: World) -> None:
+    columns = [
+        r[0]
+        for r in owner.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'mmsearch.segment'::regclass"
+            " AND attnum > 0 AND NOT attisdropped"
+        ).fetchall()
+    ]
+    forbidden = [c for c in columns if c.endswith("_vec") or c in ("content", "content_tsv")]
+    assert "text_vec" in forbidden and "content" in forbidden
+    for column in forbidden:
+        assert not owner.execute(
+            "SELECT has_column_privilege('mmsearch_bi', 'mmsearch.segment', %s, 'SELECT')",
+            (column,),
+        ).fetchone()[0], column
+    for relation in ("mmsearch.segment", "mmsearch.segments", "mmsearch.record"):
+        assert not owner.execute(
+            "SELECT has_table_privilege('mmsearch_bi', %s, 'SELECT')", (relation,)
+        ).fetchone()[0], relation
+    for fn in ("keyword_search(text, text, integer)", "segment_vector(bigint, text)",
+               "more_like_this(bigint, text, integer, text)",
+               "hybrid_search(text, vector, text, text, integer, integer)"):  # fmt: skip
+        assert not owner.execute(
+            "SELECT has_function_privilege('mmsearch_bi', %s, 'EXECUTE')", (f"mmsearch.{fn}",)
+        ).fetchone()[0], fn
+
+
+def test_readers_cannot_write_any_table(owner: psycopg.Connection) -> None:
+    tables = [
+        r[0]
+        for r in owner.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = 'mmsearch' AND c.relkind IN"
+            " ('r', 'p', 'v', 'm', 'f')"
+        ).fetchall()
+    ]
+    assert {"mmsearch.record", "mmsearch.segment", "mmsearch.records"} <= set(tables)
+    for role in ("mmsearch_app", "mmsearch_analyst", "mmsearch_bi"):
+        for table in tables:
+            for privilege in ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"):
+                assert not owner.execute(
+                    "SELECT has_table_privilege(%s, %s, %s)", (role, table, privilege)
+                ).fetchone()[0], (role, table, privilege)
+            for privilege in ("INSERT", "UPDATE"):
+                assert not owner.execute(
+                    "SELECT has_any_column_privilege(%s, %s, %s)", (role, table, privilege)
+                ).fetchone()[0], (role, table, privilege)
+
+
+def test_no_role_can_bypass_or_disable_rls(owner: psycopg.Connection) -> None:
+    rows = owner.execute(
+        "SELECT rolname, rolsuper, rolbypassrls, rolcreaterole FROM pg_roles"
+        " WHERE rolname = ANY(%s)",
+        (list(ROLES),),
+    ).fetchall()
+    assert {r[0] for r in rows} == set(ROLES)
+    for name, superuser, bypass, createrole in rows:
+        assert not (superuser or bypass or createrole), name
+    owners = owner.execute(
+        "SELECT DISTINCT c.relowner::regrole::text FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE n.nspname = 'mmsearch'"
+        " UNION SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'mmsearch'"
+    ).fetchall()
+    for (table_owner,) in owners:
+        for role in ROLES:
+            # owning a table (or being a member of its owner) is what ALTER ... DISABLE needs
+            assert not owner.execute(
+                "SELECT pg_has_role(%s, %s, 'MEMBER')", (role, table_owner)
+            ).fetchone()[0], (role, table_owner)
+    flags = owner.execute(
+        "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
+        " WHERE oid IN ('mmsearch.record'::regclass, 'mmsearch.segment'::regclass)"
+    ).fetchall()
+    assert all(r[1] and r[2] for r in flags), flags
+    # no SECURITY DEFINER function in the schema that a reader could call around RLS
+    definers = owner.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n"
+        " ON n.oid = p.pronamespace WHERE n.nspname = 'mmsearch' AND p.prosecdef"
+    ).fetchall()
+    assert definers == []
+
+
+def test_register_space_not_executable_by_roles(owner: psycopg.Connection) -> None:
+    signature = "mmsearch.register_space(text, text[], text, text, integer, text, jsonb)"
+    for role in ROLES:
+        assert not owner.execute(
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, signature)
+        ).fetchone()[0], role
+
+
+@pytest.mark.parametrize("role", ["mmsearch_analyst", "mmsearch_bi"])
+def test_row_security_off_is_refused_not_obeyed(dsn: str, world: World, role: str) -> None:
+    """`SET row_security = off` makes a query fail rather than skip the policies."""
+    with connect_as(dsn, role) as conn:
+        conn.execute("SET row_security = off")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM mmsearch.records").fetchone()
