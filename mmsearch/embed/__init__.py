@@ -18,8 +18,4 @@ def load_builtin_families() -> None:
     The modules import their heavy libraries lazily, so this stays cheap.
     """
     for module in _BUILTIN_FAMILIES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
