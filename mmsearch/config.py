@@ -56,6 +56,12 @@ class Settings:
     spaces: tuple[SpaceSpec, ...]
     max_file_bytes: int = 2 * 1024**3
     max_image_pixels: int = 80_000_000
+    #: longest recording or video ingested, seconds (a 6-hour default)
+    max_duration_s: int = 6 * 3600
+    #: wall-clock seconds one file may take to decode and segment
+    max_file_seconds: int = 1800
+    #: process memory (RSS, MiB) above which the file being decoded is given up
+    max_memory_mb: int = 16 * 1024
     #: options of the speech transcriber, e.g. {"model": "small.en"} (any faster-whisper size)
     transcriber: dict[str, Any] = field(default_factory=dict)
 
@@ -79,6 +85,15 @@ class Settings:
             ),
             max_image_pixels=_int_setting(
                 "MMSEARCH_MAX_IMAGE_PIXELS", file_conf.get("max_image_pixels", 80_000_000)
+            ),
+            max_duration_s=_int_setting(
+                "MMSEARCH_MAX_DURATION_S", file_conf.get("max_duration_s", 6 * 3600)
+            ),
+            max_file_seconds=_int_setting(
+                "MMSEARCH_MAX_FILE_SECONDS", file_conf.get("max_file_seconds", 1800)
+            ),
+            max_memory_mb=_int_setting(
+                "MMSEARCH_MAX_MEMORY_MB", file_conf.get("max_memory_mb", 16 * 1024)
             ),
             transcriber=_transcriber_options(file_conf.get("transcriber", {})),
         )

@@ -337,3 +337,24 @@ def test_weird_file_names_ingest_and_round_trip(tclient: Client, workdir: Path, 
 def test_sql_errors_are_not_user_errors() -> None:
     """Guard for this module's logic: a psycopg error is not swallowed as a refusal."""
     assert not issubclass(psycopg.Error, UserError)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c, d: c.search("ca\x00t", mode="keyword"), "query contains a NUL"),
+        (lambda c, d: c.ingest([d], collection="\x00"), "invalid collection name"),
+        (lambda c, d: c.ingest([d], collection="nul", tags=["a\x00"]), "tags contains a NUL"),
+        (lambda c, d: c.ingest([d], collection="nul", metadata={"k": "v\x00"}), "metadata.k"),
+        (lambda c, d: c.ingest([d], collection="nul", metadata={"k\x00": 1}), "contains a NUL"),
+    ],
+)
+def test_nul_characters_are_refused_up_front(
+    tclient: Client, workdir: Path, call: Any, message: str
+) -> None:
+    """Found by hypothesis: a NUL reached PostgreSQL (which cannot store it) as a DataError."""
+    doc = workdir / "nul"
+    doc.mkdir(exist_ok=True)
+    (doc / "a.txt").write_text("hello")
+    with pytest.raises(UserError, match=message):
+        call(tclient, doc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmsearch.ingest.types import Extracted
+from mmsearch.ingest.types import Extracted, ExtractError
 
 if TYPE_CHECKING:
     from mmsearch.client import Client
@@ -31,6 +31,8 @@ class Extractors:
             from mmsearch.ingest.image import extract_image
 
             return extract_image(path, detected, self.ocr, max_pixels=settings.max_image_pixels)
+        if detected.media_type in ("audio", "video"):
+            check_duration(path, settings.max_duration_s)
         if detected.media_type == "audio":
             from mmsearch.ingest.audio import extract_audio
 
@@ -75,3 +77,19 @@ class Extractors:
             limit = min(getattr(text, "max_tokens", 256), 256)
             self._chunker = Chunker(counter, max_tokens=limit - 16, overlap_tokens=32)
         return self._chunker
+
+
+def check_duration(path: Path, limit_s: float) -> None:
+    """Refuse a recording longer than the limit before decoding any of it."""
+    from mmsearch.ingest.media import probe
+
+    declared = probe(path).duration_s
+    if declared is not None and declared > limit_s:
+        raise ExtractError(
+            f"lasts {_span(declared)}, over the {_span(limit_s)} limit (MMSEARCH_MAX_DURATION_S)",
+            stage="limit",
+        )
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmsearch.ingest import limits
 from mmsearch.ingest.types import ExtractError
 
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ def _frames(container: Any, stream: Any, stats: DecodeStats) -> Iterator[Any]:
             stats.bad_packets += 1
             return
         stats.packets += 1
+        limits.check()
         try:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError):

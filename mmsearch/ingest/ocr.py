@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mmsearch.ingest import limits
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -55,6 +57,7 @@ class OcrEngine:
 
     def read(self, image: Image) -> OcrResult:
         """OCR an image (any PIL mode); an image without legible text gives empty text."""
+        limits.check()
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         with _lock:
             raw, _ = _engine()(rgb)

@@ -22,6 +22,7 @@ import numpy as np
 from psycopg.types.json import Jsonb
 
 from mmsearch.errors import DatabaseUnavailable, UserError
+from mmsearch.ingest import limits
 from mmsearch.ingest.embedding import embed_segments
 from mmsearch.ingest.extract import Extractors
 from mmsearch.ingest.files import Candidate, sha256_of, walk
@@ -120,6 +121,7 @@ class Pipeline:
 
         started = time.perf_counter()
         report = IngestReport()
+        refuse_nul({"tags": tags, "metadata": metadata})
         target = Target(self._collection_id(collection), tags, metadata, validate_principals(acl))
         candidates = list(walk(paths, recursive=recursive))
         spaces = {s.name: s for s in self.client.register_spaces()}
@@ -189,7 +191,9 @@ class Pipeline:
                     job.fail("detect", f"content is not a readable {claimed} file")
                 return job
             assert self._extractors is not None
-            job.extracted = self._extractors.extract(job.path, detected, job.sha256)
+            settings = self.settings
+            with limits.file_budget(settings.max_file_seconds, settings.max_memory_mb * 2**20):
+                job.extracted = self._extractors.extract(job.path, detected, job.sha256)
         except ExtractError as exc:
             job.fail(exc.stage, str(exc))
         except OSError as exc:
@@ -296,12 +300,25 @@ class Pipeline:
                 row = conn.execute(
                     "SELECT id FROM mmsearch.collection WHERE name = %s", (name,)
                 ).fetchone()
-        except psycopg.errors.CheckViolation:
+        except (psycopg.errors.CheckViolation, psycopg.DataError):  # DataError: a NUL byte
             raise UserError(
                 f"invalid collection name {name!r}: use letters, digits, '_', '.', '-'"
             ) from None
         assert row is not None
         return int(row[0])
+
+
+def refuse_nul(value: Any, where: str = "") -> None:
+    """PostgreSQL text and jsonb cannot hold NUL: refuse it once, before any file is read."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, where)
+            refuse_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            refuse_nul(item, where)
+    elif isinstance(value, str) and "\x00" in value:
+        raise UserError(f"{where or 'a value'} contains a NUL character")
 
 
 def claimed_media_type(path: Path) -> str | None:

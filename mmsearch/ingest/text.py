@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmsearch.ingest import limits
 from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft, reason
 
 if TYPE_CHECKING:
@@ -253,6 +254,7 @@ def _read_pdf(path: Path, ocr: OcrEngine | None) -> TextDocument:
     renderer = _PageRenderer(path)
     try:
         for number, page in enumerate(pages, start=1):
+            limits.check()
             try:
                 text = _clean(page.extract_text() or "").strip()
             except Exception:  # a broken content stream costs this page's text layer only

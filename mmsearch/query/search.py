@@ -107,6 +107,8 @@ def plan(
         text = query.strip()
         if not text:
             raise UserError("empty query")
+        if "\x00" in text:  # PostgreSQL text cannot hold it, and no content contains it
+            raise UserError("the query contains a NUL character")
         if mode != "keyword":
             vectors = _encode_text(client, text, configured)
     # The floors registered with each space (as the SQL functions use them); "more like this
