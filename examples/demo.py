@@ -122,7 +122,7 @@ def main() -> None:
     mmsearch("search", "can I fly to a conference", "-c", "demo", "-k", "2")
     mmsearch("search", "a rocket launch", "-c", "demo", "-k", "3")
     mmsearch("search", "revenue growth", "-c", "demo", "-k", "3")
-    mmsearch("search", str(corpus / "photos" / "IMG_0003.jpg"), "--like", "-c", "demo", "-k", "3")
+    mmsearch("search", "--like", str(corpus / "photos" / "IMG_0003.jpg"), "-c", "demo", "-k", "3")
     mmsearch("search", "grease fire", "-c", "demo", "--mode", "keyword", "-k", "2", "--json")
     if (corpus / "recordings").exists():
         print("\n# the memo says 'renew the parking permits' at 13 s; the video's cat is on 6-9 s")

@@ -18,8 +18,6 @@ from typing import Any
 
 import platformdirs
 
-from mmsearch.embed.base import Modality
-
 
 @dataclass(frozen=True)
 class SpaceSpec:
@@ -40,9 +38,6 @@ DEFAULT_SPACES: tuple[SpaceSpec, ...] = (
     SpaceSpec("visual", "efficientnet-features"),
     SpaceSpec("sound", "aisfx"),
 )
-
-#: Segment payload → the modality an embedder must support to embed it.
-PAYLOAD_MODALITY: dict[str, Modality] = {"content": "text", "images": "image", "audio": "audio"}
 
 
 def default_home() -> Path:

@@ -167,3 +167,24 @@ def test_cli_explain_and_weights(client: Client, corpus: Path) -> None:
         [*base, "--weight", "keyword"], env=env, capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 1 and "--weight expects" in bad.stderr
+
+
+def test_cli_like_takes_a_file_or_a_segment_id(client: Client, corpus: Path) -> None:
+    env = {**os.environ, "MMSEARCH_DATABASE_URL": client.db.dsn}
+    base = [sys.executable, "-m", "mmsearch", "search", "-c", "s", "--json", "-k", "3"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], env=env, capture_output=True, text=True, timeout=300)
+
+    by_file = run("--like", str(corpus / "IMG_0.jpg"))
+    assert by_file.returncode == 0, by_file.stderr
+    assert Path(json.loads(by_file.stdout.splitlines()[0])["uri"]).name == "IMG_0.jpg"
+    segment = json.loads(by_file.stdout.splitlines()[0])["segment_id"]
+    by_segment = run("--like", str(segment))
+    assert by_segment.returncode == 0, by_segment.stderr
+    assert segment not in {
+        json.loads(line)["segment_id"] for line in by_segment.stdout.splitlines()
+    }
+    for wrong in ((), ("cat", "--like", str(segment)), ("--like", "/no/such/file.jpg")):
+        result = run(*wrong)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, wrong

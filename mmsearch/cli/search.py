@@ -1,4 +1,4 @@
-"""`mmsearch search QUERY`"""
+"""`mmsearch search QUERY` and `mmsearch search --like FILE|SEGMENT_ID`"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mmsearch.errors import UserError
 
 
 @click.command("search")
-@click.argument("query")
+@click.argument("query", required=False)
 @click.option("-c", "--collection", "collections", multiple=True, help="Repeatable.")
 @click.option(
     "--media-type",
@@ -27,7 +27,11 @@ from mmsearch.errors import UserError
     metavar="EXPR",
     help='A filter expression, e.g. \'meta.camera = "north" and tags has "kitchen"\'.',
 )
-@click.option("--like", is_flag=True, help="QUERY is a file (query by example) or a segment id.")
+@click.option(
+    "--like",
+    metavar="FILE|SEGMENT_ID",
+    help="Search by example: a file (image, sound, video, text) or an ingested segment id.",
+)
 @click.option(
     "--mode",
     type=click.Choice(["hybrid", "vector", "keyword"]),
@@ -46,12 +50,12 @@ from mmsearch.errors import UserError
 @click.option("--explain", is_flag=True, help="Also print the SQL and its parameters (stderr).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, best first.")
 def search_command(
-    query: str,
+    query: str | None,
     collections: tuple[str, ...],
     media_types: tuple[str, ...],
     tags: tuple[str, ...],
     filter_expr: str | None,
-    like: bool,
+    like: str | None,
     mode: str,
     principals: tuple[str, ...],
     k: int,
@@ -60,14 +64,18 @@ def search_command(
     explain: bool,
     as_json: bool,
 ) -> None:
-    """Search by text; with --like, by an example file or "more like" a segment id."""
+    """Search by text (QUERY); with --like, by an example file or "more like" a segment id."""
     from mmsearch.client import Client
 
-    subject: str | Path | int = query
-    if like:
-        subject = int(query) if query.isdigit() else Path(query)
+    if (query is None) == (like is None):
+        raise UserError("give a QUERY to search for, or --like FILE|SEGMENT_ID, not both")
+    subject: str | Path | int
+    if like is None:
+        subject = query
+    else:
+        subject = int(like) if like.isdigit() else Path(like)
         if isinstance(subject, Path) and not subject.is_file():
-            raise UserError(f"--like: no such file {query!r}")
+            raise UserError(f"--like: no such file {like!r}")
     options = {
         "collection": list(collections),
         "media_types": list(media_types),
