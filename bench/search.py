@@ -55,6 +55,7 @@ from psycopg.types.json import Jsonb
 
 from mmsearch.db import embedded, schema
 from mmsearch.db.engine import Database
+from mmsearch.eval.synthetic import build_index, bulk_load, clustered
 from mmsearch.query.builder import KeywordLeg, SearchRequest, VectorLeg, build
 from mmsearch.query.expression import parse
 from mmsearch.query.filters import Filters
@@ -179,22 +180,23 @@ def scratch_database(maintenance: str) -> Iterator[str]:
             )
 
 
-def vectors(rng: np.random.Generator, centres: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors around random centres (noise as strong as the centre): clustered,
-    so HNSW is neither trivially easy nor hopeless. Returns (vectors, cluster ids)."""
-    cluster = rng.integers(0, len(centres), n)
-    v = centres[cluster] + rng.standard_normal((n, DIM), dtype=np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True), cluster
-
-
 def load(dsn: str, n: int, n_queries: int) -> Corpus:
     """Register a space, COPY the records and segments, then build the HNSW index."""
     rng = np.random.default_rng(2026)
     centres = rng.standard_normal((max(n // 100, 10), DIM), dtype=np.float32)
-    segments, cluster = vectors(rng, centres, n)
+    segments, cluster = clustered(rng, centres, n)
     n_records = n // PER_RECORD
     flag = rng.random(n_records)
     common = [f"w{i:04d}" for i in range(500)]
+    records = []
+    for i in range(n_records):
+        meta = {"n": i, "s10": bool(flag[i] < 0.1), "s1": bool(flag[i] < 0.01)}
+        meta["s01"] = bool(flag[i] < 0.001)
+        records.append((meta, [*EVERYONE, f"group:g{i % 10}", f"group:h{i % 100}"]))
+    rows = []
+    for j in range(n):
+        topic = [f"t{cluster[j]}x{w}" for w in rng.integers(0, WORDS_PER_TOPIC, 3)]
+        rows.append((j // PER_RECORD, " ".join([*topic, *rng.choice(common, 9)]), segments[j]))
     with psycopg.connect(dsn, autocommit=True) as conn:
         register_vector(conn)
         space = register_space(
@@ -206,81 +208,21 @@ def load(dsn: str, n: int, n_queries: int) -> Corpus:
             dim=DIM,
             distance="cosine",
         )
-        index = sql.Identifier(f"segment_{space.column_name}_hnsw")
-        column = sql.Identifier(space.column_name)
-        conn.execute(sql.SQL("DROP INDEX mmsearch.{}").format(index))
-        collection = conn.execute(
-            "INSERT INTO mmsearch.collection (name) VALUES ('bench') RETURNING id"
-        ).fetchone()[0]
         copy_started = time.perf_counter()
-        with conn.transaction():
-            conn.execute("SET LOCAL ROLE mmsearch_ingest")  # as ingestion writes, RLS and all
-            conn.execute(
-                "CREATE TEMP TABLE record_stage ON COMMIT DROP AS SELECT collection_id, uri,"
-                " sha256, media_type, mime, bytes, metadata, acl FROM mmsearch.record WITH NO DATA"
-            )
-            with conn.cursor().copy("COPY record_stage FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int4", "text", "text", "text", "text", "int8", "jsonb", "text[]"])
-                for i in range(n_records):
-                    meta = {"n": i, "s10": bool(flag[i] < 0.1), "s1": bool(flag[i] < 0.01)}
-                    meta["s01"] = bool(flag[i] < 0.001)
-                    acl = [*EVERYONE, f"group:g{i % 10}", f"group:h{i % 100}"]
-                    copy.write_row(
-                        [
-                            collection,
-                            f"/b/{i}",
-                            f"{i:064x}",
-                            "text",
-                            "text/plain",
-                            1,
-                            Jsonb(meta),
-                            acl,
-                        ]
-                    )
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime,"
-                    " bytes, metadata, acl) SELECT * FROM record_stage RETURNING id"
-                ).fetchall()
-            ]
-            conn.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE segment_stage ON COMMIT DROP AS SELECT record_id, ordinal,"
-                    " kind, content, {} FROM mmsearch.segment WITH NO DATA"
-                ).format(column)
-            )
-            with conn.cursor().copy("COPY segment_stage FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int4", "text", "text", "vector"])
-                for j in range(n):
-                    topic = [f"t{cluster[j]}x{w}" for w in rng.integers(0, WORDS_PER_TOPIC, 3)]
-                    words = " ".join([*topic, *rng.choice(common, 9)])
-                    copy.write_row(
-                        [ids[j // PER_RECORD], j % PER_RECORD, "chunk", words, segments[j]]
-                    )
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO mmsearch.segment (record_id, ordinal, kind, content, {0})"
-                    " SELECT record_id, ordinal, kind, content, {0} FROM segment_stage"
-                ).format(column)
-            )
+        bulk_load(conn, space, "bench", records, rows)
         copy_s = time.perf_counter() - copy_started
-        conn.execute("SET maintenance_work_mem = '1GB'")
         build_started = time.perf_counter()
-        conn.execute(
-            sql.SQL("CREATE INDEX {} ON mmsearch.segment USING hnsw ({} vector_cosine_ops)").format(
-                index, column
-            )
-        )
+        build_index(conn, space, "1GB")
         build_s = time.perf_counter() - build_started
         conn.execute("VACUUM ANALYZE mmsearch.record, mmsearch.segment")
         index_mb = conn.execute(
-            "SELECT pg_relation_size(%s::regclass) / 1e6", (f"mmsearch.{index.as_string(conn)}",)
+            "SELECT pg_relation_size(%s::regclass) / 1e6",
+            (f"mmsearch.segment_{space.column_name}_hnsw",),
         ).fetchone()[0]
         table_mb = conn.execute(
             "SELECT pg_total_relation_size('mmsearch.segment') / 1e6"
         ).fetchone()[0]
-    queries, query_cluster = vectors(rng, centres, n_queries)
+    queries, query_cluster = clustered(rng, centres, n_queries)
     words = [f"t{c}x{rng.integers(0, WORDS_PER_TOPIC)}" for c in query_cluster]
     return Corpus(
         space,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from mmsearch.db.engine import Database
+from mmsearch.eval.synthetic import build_index, bulk_load, clustered
 from mmsearch.query.builder import SearchRequest, VectorLeg, build
 from mmsearch.query.expression import parse
 from mmsearch.query.filters import Filters
@@ -37,11 +37,6 @@ class Corpus:
     queries: np.ndarray
 
 
-def clustered(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray:
-    v = centres[rng.integers(0, len(centres), n)] + rng.standard_normal((n, DIM), np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
 @pytest.fixture(scope="module")
 def corpus(db: Database) -> Corpus:
     """COPY the rows with the HNSW index dropped, then build it as `register_space` made it
@@ -49,10 +44,18 @@ def corpus(db: Database) -> Corpus:
     into the live index took 22 s."""
     rng = np.random.default_rng(20)
     centres = rng.standard_normal((100, DIM), np.float32)
-    vectors = clustered(rng, centres, RECORDS * PER_RECORD)
+    vectors, _ = clustered(rng, centres, RECORDS * PER_RECORD)
     rare = set(rng.choice(RECORDS, RECORDS // 100, replace=False).tolist())
     few = set(rng.choice(RECORDS, RECORDS // 100, replace=False).tolist())
     s10 = set(rng.choice(RECORDS, RECORDS // 10, replace=False).tolist())
+    records = [
+        (
+            {"cat": "rare" if i in rare else "common", "s10": i in s10},
+            EVERYONE + (["group:few"] if i in few else []),
+        )
+        for i in range(RECORDS)
+    ]
+    rows = [(j // PER_RECORD, None, vector) for j, vector in enumerate(vectors)]
     with db.transaction() as conn:
         space = register_space(
             conn,
@@ -63,67 +66,11 @@ def corpus(db: Database) -> Corpus:
             dim=DIM,
             distance="cosine",
         )
-        column = sql.Identifier(space.column_name)
-        index = sql.Identifier(f"segment_{space.column_name}_hnsw")
-        conn.execute(sql.SQL("DROP INDEX mmsearch.{}").format(index))
-        collection = conn.execute(
-            "INSERT INTO mmsearch.collection (name) VALUES ('ann') RETURNING id"
-        ).fetchone()[0]
-        conn.execute("SET LOCAL ROLE mmsearch_ingest")
-        conn.execute(
-            "CREATE TEMP TABLE record_stage ON COMMIT DROP AS SELECT collection_id, uri, sha256,"
-            " media_type, mime, bytes, metadata, acl FROM mmsearch.record WITH NO DATA"
-        )
-        with conn.cursor().copy("COPY record_stage FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "text", "text", "text", "text", "int8", "jsonb", "text[]"])
-            for i in range(RECORDS):
-                metadata = {"cat": "rare" if i in rare else "common", "s10": i in s10}
-                acl = EVERYONE + (["group:few"] if i in few else [])
-                copy.write_row(
-                    [
-                        collection,
-                        f"/a/{i}",
-                        f"{i:064x}",
-                        "text",
-                        "text/plain",
-                        1,
-                        Jsonb(metadata),
-                        acl,
-                    ]
-                )
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime, bytes,"
-                " metadata, acl) SELECT * FROM record_stage RETURNING id"
-            ).fetchall()
-        ]
-        conn.execute(
-            sql.SQL(
-                "CREATE TEMP TABLE segment_stage ON COMMIT DROP AS"
-                " SELECT record_id, ordinal, kind, {} FROM mmsearch.segment WITH NO DATA"
-            ).format(column)
-        )
-        with conn.cursor().copy("COPY segment_stage FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "int4", "text", "vector"])
-            for j, vector in enumerate(vectors):
-                copy.write_row([ids[j // PER_RECORD], j % PER_RECORD, "chunk", vector])
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO mmsearch.segment (record_id, ordinal, kind, {0})"
-                " SELECT record_id, ordinal, kind, {0} FROM segment_stage"
-            ).format(column)
-        )
-        conn.execute("RESET ROLE")
-        conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        conn.execute(
-            sql.SQL("CREATE INDEX {} ON mmsearch.segment USING hnsw ({} vector_cosine_ops)").format(
-                index, column
-            )
-        )
+        bulk_load(conn, space, "ann", records, rows)
+        build_index(conn, space, "256MB")
     with db.transaction() as conn:
         conn.execute("ANALYZE mmsearch.record, mmsearch.segment")
-    return Corpus(space, clustered(rng, centres, QUERIES))
+    return Corpus(space, clustered(rng, centres, QUERIES)[0])
 
 
 def request(corpus: Corpus, i: int, filters: Filters, exact_below: int) -> SearchRequest:

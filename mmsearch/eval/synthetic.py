@@ -1,0 +1,102 @@
+"""Synthetic vector corpora written in bulk, for the search benchmark and the ANN tests.
+
+Vectors are drawn around random centres (noise as strong as the centre): clustered, so
+HNSW is neither trivially easy nor hopeless. Rows go in as ingestion writes them (binary
+COPY into staging tables, as the ingest role, RLS and all), with the space's HNSW index
+dropped first and rebuilt after, which is several times faster than inserting into a live
+index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from mmsearch.spaces import Space
+
+
+def clustered(
+    rng: np.random.Generator, centres: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` unit vectors around `centres`, and the index of each one's centre."""
+    cluster = rng.integers(0, len(centres), n)
+    v = centres[cluster] + rng.standard_normal((n, centres.shape[1]), dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True), cluster
+
+
+def _index(space: Space) -> sql.Identifier:
+    return sql.Identifier(f"segment_{space.column_name}_hnsw")
+
+
+def bulk_load(
+    conn: psycopg.Connection,
+    space: Space,
+    collection: str,
+    records: Sequence[tuple[dict[str, Any], list[str]]],
+    segments: Sequence[tuple[int, str | None, np.ndarray]],
+) -> None:
+    """Write `records` (metadata, acl) and `segments` (record index, content, vector) into
+    a new collection, with the space's HNSW index dropped; `build_index` puts it back."""
+    column = sql.Identifier(space.column_name)
+    conn.execute(sql.SQL("DROP INDEX IF EXISTS mmsearch.{}").format(_index(space)))
+    with conn.transaction():
+        collection_id = conn.execute(
+            "INSERT INTO mmsearch.collection (name) VALUES (%s) RETURNING id", (collection,)
+        ).fetchone()[0]
+        conn.execute("SET LOCAL ROLE mmsearch_ingest")
+        conn.execute(
+            "CREATE TEMP TABLE record_stage ON COMMIT DROP AS SELECT collection_id, uri, sha256,"
+            " media_type, mime, bytes, metadata, acl FROM mmsearch.record WITH NO DATA"
+        )
+        with conn.cursor().copy("COPY record_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "text", "text", "text", "text", "int8", "jsonb", "text[]"])
+            for i, (metadata, acl) in enumerate(records):
+                copy.write_row(
+                    [collection_id, f"/{collection}/{i}", f"{i:064x}", "text", "text/plain", 1,
+                     Jsonb(metadata), acl]
+                )  # fmt: skip
+        by_uri = dict(
+            conn.execute(
+                "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime, bytes,"
+                " metadata, acl) SELECT * FROM record_stage RETURNING uri, id"
+            ).fetchall()
+        )
+        ids = [by_uri[f"/{collection}/{i}"] for i in range(len(records))]
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE segment_stage ON COMMIT DROP AS"
+                " SELECT record_id, ordinal, kind, content, {} FROM mmsearch.segment WITH NO DATA"
+            ).format(column)
+        )
+        ordinals: dict[int, int] = {}
+        with conn.cursor().copy("COPY segment_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int4", "text", "text", "vector"])
+            for record, content, vector in segments:
+                ordinal = ordinals.get(record, 0)
+                ordinals[record] = ordinal + 1
+                copy.write_row([ids[record], ordinal, "chunk", content, vector])
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO mmsearch.segment (record_id, ordinal, kind, content, {0})"
+                " SELECT record_id, ordinal, kind, content, {0} FROM segment_stage"
+            ).format(column)
+        )
+        conn.execute("RESET ROLE")
+
+
+def build_index(conn: psycopg.Connection, space: Space, maintenance_work_mem: str) -> None:
+    """(Re)create the space's HNSW index as `register_space` makes it (default m, ef)."""
+    with conn.transaction():
+        conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
+        conn.execute(
+            sql.SQL("CREATE INDEX {} ON mmsearch.segment USING hnsw ({} vector_cosine_ops)").format(
+                _index(space), sql.Identifier(space.column_name)
+            )
+        )
