@@ -19,13 +19,12 @@ knob's mean score per value, which is how the default recipe was chosen. Usage:
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import json
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,11 @@ import ir_measures
 import numpy as np
 import platformdirs
 from ir_measures import RR, R, Success
-from PIL import Image, ImageOps
+from PIL import Image
 
 from mmsearch.embed.conse import ConSEEmbedder, conse_vectors
 from mmsearch.embed.efficientnet import ClassifierOutput, shared_classifier
-from mmsearch.eval.image_queries import ImageSet, Query, Split, build
+from mmsearch.eval.image_queries import EDITS, ImageSet, Query, Split, build
 
 OUT = Path(__file__).resolve().parent / "out"
 SPLITS: tuple[Split, ...] = ("tune", "heldout")
@@ -74,21 +73,6 @@ GRID: dict[str, list[object]] = {
 }
 #: Knobs applied after classification: varied without rebuilding class vectors.
 RANKING_KNOBS = ("top_k", "temperature")
-
-TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "crop 70%": lambda im: im.crop(
-        (im.width * 0.15, im.height * 0.15, im.width * 0.85, im.height * 0.85)
-    ),
-    "rotate 10°": lambda im: im.rotate(10, resample=Image.Resampling.BICUBIC),
-    "shrink 1/3 + JPEG q25": lambda im: _jpeg(im.reduce(3), 25),
-    "greyscale": lambda im: ImageOps.grayscale(im).convert("RGB"),
-}
-
-
-def _jpeg(image: Image.Image, quality: int) -> Image.Image:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return Image.open(buffer).convert("RGB")
 
 
 def classify(images: list[Image.Image], batch: int = 16) -> ClassifierOutput:
@@ -153,7 +137,7 @@ def image_to_image(
         "conse": lambda out: conse.embed_logits(out.logits),
     }
     result: dict[str, dict[str, float]] = {}
-    for transform_name, transform in TRANSFORMS.items():
+    for transform_name, transform in EDITS.items():
         copies = classify([transform(im) for im in images])
         for space_name, vectors in spaces.items():
             scores = vectors(copies) @ vectors(corpus).T

@@ -8,6 +8,7 @@ import sys
 import click
 
 from mmsearch.cli.db import db_group, init_command, status_command
+from mmsearch.cli.eval import eval_command
 from mmsearch.cli.ingest import ingest_command
 from mmsearch.cli.search import search_command
 from mmsearch.errors import UserError
@@ -27,7 +28,14 @@ def cli(ctx: click.Context, home: str | None) -> None:
         os.environ["MMSEARCH_HOME"] = home
 
 
-for command in (init_command, status_command, db_group, ingest_command, search_command):
+for command in (
+    init_command,
+    status_command,
+    db_group,
+    ingest_command,
+    search_command,
+    eval_command,
+):
     cli.add_command(command)
 
 

@@ -16,16 +16,18 @@ The tune/held-out split is fixed by a hash of the query text, decided before any
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
-import subprocess
-import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from PIL import Image, ImageOps
+
+from mmsearch.eval.fetch import debian_package
 
 Split = Literal["tune", "heldout"]
 
@@ -198,6 +200,23 @@ class ImageSet:
         return [q for q in self.queries if q.split == name]
 
 
+#: edits that keep what a photo shows: each turns a corpus photo into an image→image query
+EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "crop 70%": lambda im: im.crop(
+        (im.width * 0.15, im.height * 0.15, im.width * 0.85, im.height * 0.85)
+    ),
+    "rotate 10°": lambda im: im.rotate(10, resample=Image.Resampling.BICUBIC),
+    "shrink 1/3 + JPEG q25": lambda im: _jpeg(im.reduce(3), 25),
+    "greyscale": lambda im: ImageOps.grayscale(im).convert("RGB"),
+}
+
+
+def _jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(buffer).convert("RGB")
+
+
 def split_of(text: str) -> Split:
     """Fixed before tuning: the parity of the first byte of the text's SHA-256."""
     return "tune" if hashlib.sha256(text.encode()).digest()[0] % 2 == 0 else "heldout"
@@ -209,44 +228,20 @@ def image_id(pixels: np.ndarray) -> str:
     return f"img-{digest[:16]}"
 
 
-def fetch_opencv_doc(cache_dir: Path) -> Path:
-    """Download Debian's opencv-doc once and unpack only its example data folder."""
-    data = cache_dir / "opencv-doc" / OPENCV_DATA
-    if data.is_dir():
-        return data
-    debs = cache_dir / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    if not list(debs.glob("opencv-doc_*.deb")):
-        try:
-            subprocess.run(["apt-get", "download", "opencv-doc"], cwd=debs, check=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            raise RuntimeError(
-                "could not `apt-get download opencv-doc` (run `apt-get update` first?)"
-            ) from exc
-    deb = next(debs.glob("opencv-doc_*.deb"))
-    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as proc:
-        assert proc.stdout is not None
-        with tarfile.open(fileobj=proc.stdout, mode="r|*") as archive:
-            for member in archive:
-                if member.name.lstrip("./").startswith(OPENCV_DATA + "/"):
-                    archive.extract(member, cache_dir / "opencv-doc", filter="data")
-    if proc.returncode or not data.is_dir():
-        raise RuntimeError(f"could not unpack {OPENCV_DATA} from {deb}")
-    return data
-
-
-def _sources(cache_dir: Path) -> Iterator[tuple[str, np.ndarray, bytes | None, str]]:
+def _sources(
+    cache_dir: Path, *, opencv: bool
+) -> Iterator[tuple[str, np.ndarray, bytes | None, str]]:
     """Yield (source key, RGB pixels, original file bytes if any, file suffix)."""
     import skimage.data
-    from PIL import Image
     from sklearn.datasets import load_sample_images
 
-    data = fetch_opencv_doc(cache_dir)
-    for name in OPENCV_IMAGES:
-        path = data / name
-        with Image.open(path) as im:
-            pixels = np.asarray(im.convert("RGB"))
-        yield f"opencv:{name}", pixels, path.read_bytes(), path.suffix.lower()
+    if opencv:
+        data = debian_package("opencv-doc", cache_dir, under=OPENCV_DATA)
+        for name in OPENCV_IMAGES:
+            path = data / name
+            with Image.open(path) as im:
+                pixels = np.asarray(im.convert("RGB"))
+            yield f"opencv:{name}", pixels, path.read_bytes(), path.suffix.lower()
     for name in SKIMAGE_IMAGES:
         array = getattr(skimage.data, name)()
         if name == "stereo_motorcycle":
@@ -259,13 +254,14 @@ def _sources(cache_dir: Path) -> Iterator[tuple[str, np.ndarray, bytes | None, s
             yield f"sklearn:{name}", np.asarray(array), None, ".png"
 
 
-def build(cache_dir: Path) -> ImageSet:
+def build(cache_dir: Path, *, opencv: bool = True) -> ImageSet:
     """Copy the corpus under opaque names into `cache_dir/images` and judge the queries.
 
+    Without `opencv` (no Debian package needed) the corpus is the 23 photos that ship with
+    scikit-image and scikit-learn, and only queries with a relevant image among them stay.
     Writes `queries.json` (what an evaluation reads) and `sources.json` (id → origin, for a
     person auditing the judgments; retrieval code never reads it).
     """
-    from PIL import Image
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = cache_dir / "images"
@@ -274,7 +270,7 @@ def build(cache_dir: Path) -> ImageSet:
     out.mkdir()
     images: dict[str, Path] = {}
     id_of: dict[str, str] = {}
-    for key, pixels, raw, suffix in _sources(cache_dir):
+    for key, pixels, raw, suffix in _sources(cache_dir, opencv=opencv):
         iid = image_id(pixels)
         id_of[key] = iid
         if iid in images:
@@ -286,10 +282,14 @@ def build(cache_dir: Path) -> ImageSet:
             Image.fromarray(pixels).save(path)
         images[iid] = path
     queries = []
-    for text, relevant in QUERIES:
+    loaded = {key.split(":")[0] for key in id_of}
+    for text, judged in QUERIES:
+        relevant = [key for key in judged if key.split(":")[0] in loaded]
         missing = [key for key in relevant if key not in id_of]
         if missing:
             raise KeyError(f"query {text!r} names unknown images {missing}")
+        if not relevant:
+            continue
         qid = "q-" + hashlib.sha256(text.encode()).hexdigest()[:8]
         queries.append(Query(qid, text, frozenset(id_of[k] for k in relevant), split_of(text)))
     (cache_dir / "queries.json").write_text(

@@ -1,0 +1,162 @@
+"""Run judged query sets through mmsearch end to end and score them with ir-measures.
+
+Each set is ingested into its own collection of a scratch database by the real pipeline,
+then every query is searched through `Client.search` in each of the set's modes (keyword,
+vector, hybrid), exactly as a user would. Scores come from `ir-measures`, not from
+formulas of our own; timestamp accuracy (is the hit's `start_s` inside the judged span)
+has no library measure, so it is computed here from the same ranked lists.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ir_measures
+from ir_measures import RR, R, Success, nDCG
+
+from mmsearch.eval.judged import JudgedSet, Mode, Query
+
+if TYPE_CHECKING:
+    from mmsearch.client import Client
+    from mmsearch.query.search import Hit
+
+K = 10
+MEASURES = {
+    "hit@1": Success @ 1,
+    "R@1": R @ 1,
+    "R@5": R @ 5,
+    "R@10": R @ 10,
+    "MRR": RR,
+    "nDCG@10": nDCG @ 10,
+}
+#: a stand-in document for a query that returned nothing, so ir-measures still counts it
+#: (it averages over the queries present in the run)
+NOTHING = "__no_result__"
+
+
+@dataclass
+class RankedQuery:
+    """What one query returned in one mode: doc ids best first, with each hit's start."""
+
+    qid: str
+    query: str
+    docs: list[str]
+    starts: list[float | None]
+    seconds: float
+
+    def first_relevant(self, query: Query) -> int | None:
+        """0-based rank of the first relevant doc, or None."""
+        judged = {j.doc for j in query.relevant}
+        return next((i for i, doc in enumerate(self.docs) if doc in judged), None)
+
+
+@dataclass
+class ModeResult:
+    mode: Mode
+    metrics: dict[str, float]
+    #: share of timed queries whose top hit is relevant and starts inside the judged span
+    #: (time@1), and whose first relevant hit in the top k does (time@10)
+    timestamp: dict[str, float | int] | None
+    p50_ms: float
+    ranked: list[RankedQuery] = field(default_factory=list)
+
+
+@dataclass
+class SetResult:
+    name: str
+    description: str
+    documents: int
+    queries: int
+    ingest: dict[str, Any]
+    modes: list[ModeResult]
+
+
+def evaluate(client: Client, judged: JudgedSet) -> SetResult:
+    """Ingest the set's documents into a collection named after it, then run every query."""
+    ingest: dict[str, Any] = {"reuses": judged.reuses}
+    if judged.reuses is None:
+        report = client.ingest(sorted(judged.documents.values()), collection=judged.name)
+        ingest = {
+            "seconds": round(report.seconds, 2),
+            "ingested": report.ingested + report.updated + report.unchanged,
+            "failed": report.failed,
+            "errors": report.errors,
+        }
+    modes = [_run_mode(client, judged, mode) for mode in judged.modes]
+    return SetResult(
+        judged.name, judged.description, len(judged.documents), len(judged.queries), ingest, modes
+    )
+
+
+def _run_mode(client: Client, judged: JudgedSet, mode: Mode) -> ModeResult:
+    ranked = []
+    for query in judged.queries:
+        subject: str | Path = query.example if query.example is not None else query.text or ""
+        started = time.perf_counter()
+        hits = client.search(subject, collection=judged.collection, mode=mode, k=K)
+        ranked.append(_ranked(query, hits, time.perf_counter() - started))
+    return ModeResult(
+        mode,
+        score(judged.queries, ranked),
+        timestamp_accuracy(judged, ranked),
+        round(1000 * statistics.median(r.seconds for r in ranked), 1),
+        ranked,
+    )
+
+
+def _ranked(query: Query, hits: list[Hit], seconds: float) -> RankedQuery:
+    label = query.text if query.text is not None else f"like {query.example.name}"  # type: ignore[union-attr]
+    return RankedQuery(
+        query.qid,
+        label,
+        [Path(hit.uri).stem for hit in hits],
+        [hit.start_s for hit in hits],
+        seconds,
+    )
+
+
+def score(queries: list[Query], ranked: list[RankedQuery]) -> dict[str, float]:
+    """The ir-measures aggregate of each measure over every query (empty answers count)."""
+    qrels = {q.qid: {j.doc: j.grade for j in q.relevant} for q in queries}
+    run: dict[str, dict[str, float]] = {}
+    for r in ranked:
+        # scores strictly decreasing with rank, so ir-measures keeps our order
+        run[r.qid] = {doc: float(len(r.docs) - i) for i, doc in enumerate(r.docs)} or {NOTHING: 0.0}
+    values = ir_measures.calc_aggregate(list(MEASURES.values()), qrels, run)
+    return {name: round(float(values[m]), 4) for name, m in MEASURES.items()}
+
+
+def timestamp_accuracy(
+    judged: JudgedSet, ranked: list[RankedQuery]
+) -> dict[str, float | int] | None:
+    """Is the first relevant hit's start inside its judged span (± the set's tolerance)?"""
+    by_qid = {q.qid: q for q in judged.queries}
+    at_1 = right = timed = 0
+    for r in ranked:
+        query = by_qid[r.qid]
+        spans = {j.doc: j.span for j in query.relevant if j.span is not None}
+        if not spans:
+            continue
+        timed += 1
+        rank = r.first_relevant(query)
+        if rank is None:
+            continue
+        start, span = r.starts[rank], spans.get(r.docs[rank])
+        inside = (
+            start is not None
+            and span is not None
+            and span[0] - judged.span_tolerance_s <= start <= span[1] + judged.span_tolerance_s
+        )
+        right += inside
+        at_1 += inside and rank == 0
+    if not timed:
+        return None
+    return {
+        "timed_queries": timed,
+        "time@1": round(at_1 / timed, 4),
+        "time@10": round(right / timed, 4),
+    }

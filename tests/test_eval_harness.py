@@ -1,0 +1,138 @@
+"""The evaluation harness: scores from ir-measures, timestamps, the report, a real run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from mmsearch.client import Client
+from mmsearch.eval.harness import (
+    ModeResult,
+    RankedQuery,
+    SetResult,
+    evaluate,
+    score,
+    timestamp_accuracy,
+)
+from mmsearch.eval.judged import JudgedSet, Judgment, Query, opaque_id
+from mmsearch.eval.report import compare, table, to_json
+
+
+def _query(qid: str, *docs: str, span: tuple[float, float] | None = None) -> Query:
+    return Query(qid, tuple(Judgment(d, span=span) for d in docs), text=qid)
+
+
+def _ranked(qid: str, docs: list[str], starts: list[float | None] | None = None) -> RankedQuery:
+    return RankedQuery(qid, qid, docs, starts or [None] * len(docs), 0.01)
+
+
+def test_score_counts_queries_that_found_nothing() -> None:
+    queries = [_query("a", "d1"), _query("b", "d2"), _query("c", "d3", "d4")]
+    ranked = [_ranked("a", ["d1", "x"]), _ranked("b", ["x", "d2"]), _ranked("c", [])]
+    values = score(queries, ranked)
+    assert values["MRR"] == pytest.approx((1 + 0.5 + 0) / 3, abs=1e-4)
+    assert values["hit@1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert values["R@5"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_score_of_graded_judgments_prefers_the_better_document_first() -> None:
+    query = Query("q", (Judgment("best", grade=2), Judgment("near", grade=1)), text="q")
+    ideal = score([query], [_ranked("q", ["best", "near"])])
+    swapped = score([query], [_ranked("q", ["near", "best"])])
+    assert ideal["nDCG@10"] == pytest.approx(1.0)
+    assert swapped["nDCG@10"] < ideal["nDCG@10"]
+    assert swapped["MRR"] == ideal["MRR"] == 1.0
+
+
+def test_timestamp_accuracy_checks_the_first_relevant_hit_against_its_span() -> None:
+    judged = JudgedSet(
+        "t",
+        "",
+        {},
+        [
+            _query("in", "rec", span=(10.0, 14.0)),
+            _query("late", "rec", span=(10.0, 14.0)),
+            _query("second", "rec", span=(30.0, 31.0)),
+            _query("missing", "rec", span=(0.0, 1.0)),
+            _query("untimed", "doc"),
+        ],
+        span_tolerance_s=1.0,
+    )
+    ranked = [
+        _ranked("in", ["rec"], [9.2]),  # inside the tolerance
+        _ranked("late", ["rec"], [15.5]),
+        _ranked("second", ["other", "rec"], [0.0, 30.5]),
+        _ranked("missing", ["other"], [0.0]),
+        _ranked("untimed", ["doc"]),
+    ]
+    accuracy = timestamp_accuracy(judged, ranked)
+    assert accuracy == {"timed_queries": 4, "time@1": 0.25, "time@10": 0.5}
+
+
+def _report(mrr: float) -> dict:
+    mode = ModeResult("vector", {"MRR": mrr, "hit@1": 0.5}, {"time@1": 0.4}, 12.0)
+    result = SetResult("text-speech", "d", 3, 2, {}, [mode])
+    return to_json(
+        [result],
+        quick=True,
+        spaces={"text": "m"},
+        unavailable={"video": "cannot fetch"},
+        lee={"tf-idf": {"pearson": 0.5, "spearman": 0.4}},
+        seconds=1.0,
+    )
+
+
+def test_report_table_and_comparison() -> None:
+    old, new = _report(0.5), _report(0.75)
+    text = table(new)
+    assert "| text-speech | vector | 3 | 2 |" in text
+    assert "0.750" in text and "12.0" in text
+    assert "video | not run: cannot fetch" in text
+    assert "| tf-idf | 0.500 | 0.400 |" in text
+    assert "0.750 (+0.250)" in compare(old, new)
+
+
+@pytest.fixture(scope="module")
+def photo_set(tmp_path_factory: pytest.TempPathFactory) -> JudgedSet:
+    """Five scikit-image photos under opaque names, three described in words."""
+    folder = tmp_path_factory.mktemp("photos")
+    docs = {}
+    for name in ("chelsea", "coffee", "rocket", "astronaut", "horse"):
+        pixels = np.asarray(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+        doc = opaque_id("img", pixels.tobytes())
+        Image.fromarray(pixels).save(folder / f"{doc}.png")
+        docs[name] = doc
+    queries = [
+        Query("cat", (Judgment(docs["chelsea"]),), text="a cat"),
+        Query("coffee", (Judgment(docs["coffee"]),), text="a cup of coffee on a saucer"),
+        Query("rocket", (Judgment(docs["rocket"]),), text="a space rocket on its launch pad"),
+    ]
+    paths = {doc: folder / f"{doc}.png" for doc in docs.values()}
+    return JudgedSet("photos", "five photos", paths, queries)
+
+
+@pytest.mark.model
+def test_evaluate_ingests_and_scores_every_mode(client: Client, photo_set: JudgedSet) -> None:
+    result = evaluate(client, photo_set)
+    assert result.ingest["ingested"] == 5 and result.ingest["failed"] == 0
+    by_mode = {m.mode: m for m in result.modes}
+    assert set(by_mode) == {"keyword", "vector", "hybrid"}
+    # the photos have no words: only the image space can find them
+    assert by_mode["keyword"].metrics["MRR"] == 0.0
+    assert by_mode["vector"].metrics["hit@1"] >= 2 / 3
+    assert by_mode["hybrid"].metrics["MRR"] >= by_mode["vector"].metrics["MRR"] - 1e-9
+    assert all(len(r.docs) <= 10 for r in by_mode["vector"].ranked)
+    assert {d for r in by_mode["vector"].ranked for d in r.docs} <= set(photo_set.documents)
+
+
+def test_cli_refuses_an_unknown_set(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mmsearch.cli import cli
+
+    outcome = CliRunner().invoke(cli, ["eval", "--set", "nope", "--out", str(tmp_path / "r")])
+    assert outcome.exit_code != 0 and "nope" in outcome.output
