@@ -26,8 +26,12 @@ def _query(qid: str, *docs: str, span: tuple[float, float] | None = None) -> Que
     return Query(qid, tuple(Judgment(d, span=span) for d in docs), text=qid)
 
 
-def _ranked(qid: str, docs: list[str], starts: list[float | None] | None = None) -> RankedQuery:
-    return RankedQuery(qid, qid, docs, starts or [None] * len(docs), 0.01)
+def _ranked(
+    qid: str, docs: list[str], spans: list[tuple[float, float]] | None = None
+) -> RankedQuery:
+    starts: list[float | None] = [s for s, _ in spans] if spans else [None] * len(docs)
+    ends: list[float | None] = [e for _, e in spans] if spans else [None] * len(docs)
+    return RankedQuery(qid, qid, docs, starts, ends, 0.01)
 
 
 def test_score_counts_queries_that_found_nothing() -> None:
@@ -48,14 +52,15 @@ def test_score_of_graded_judgments_prefers_the_better_document_first() -> None:
     assert swapped["MRR"] == ideal["MRR"] == 1.0
 
 
-def test_timestamp_accuracy_checks_the_first_relevant_hit_against_its_span() -> None:
+def test_timestamp_accuracy_asks_whether_the_hit_covers_the_judged_moment() -> None:
     judged = JudgedSet(
         "t",
         "",
         {},
         [
-            _query("in", "rec", span=(10.0, 14.0)),
-            _query("late", "rec", span=(10.0, 14.0)),
+            _query("covers", "rec", span=(10.0, 14.0)),
+            _query("touches", "rec", span=(10.0, 14.0)),
+            _query("after", "rec", span=(10.0, 14.0)),
             _query("second", "rec", span=(30.0, 31.0)),
             _query("missing", "rec", span=(0.0, 1.0)),
             _query("untimed", "doc"),
@@ -63,14 +68,20 @@ def test_timestamp_accuracy_checks_the_first_relevant_hit_against_its_span() -> 
         span_tolerance_s=1.0,
     )
     ranked = [
-        _ranked("in", ["rec"], [9.2]),  # inside the tolerance
-        _ranked("late", ["rec"], [15.5]),
-        _ranked("second", ["other", "rec"], [0.0, 30.5]),
-        _ranked("missing", ["other"], [0.0]),
+        _ranked("covers", ["rec"], [(4.0, 20.0)]),  # starts 6 s early, holds the span
+        _ranked("touches", ["rec"], [(0.0, 9.5)]),  # ends within the tolerance
+        _ranked("after", ["rec"], [(15.5, 25.0)]),
+        _ranked("second", ["other", "rec"], [(0.0, 5.0), (29.0, 33.0)]),
+        _ranked("missing", ["other"], [(0.0, 1.0)]),
         _ranked("untimed", ["doc"]),
     ]
     accuracy = timestamp_accuracy(judged, ranked)
-    assert accuracy == {"timed_queries": 4, "time@1": 0.25, "time@10": 0.5}
+    assert accuracy == {
+        "timed_queries": 5,
+        "time@1": 0.4,
+        "time@10": 0.6,
+        "start error s": 6.0,
+    }
 
 
 def _report(mrr: float) -> dict:

@@ -40,12 +40,13 @@ NOTHING = "__no_result__"
 
 @dataclass
 class RankedQuery:
-    """What one query returned in one mode: doc ids best first, with each hit's start."""
+    """What one query returned in one mode: doc ids best first, each hit's time span."""
 
     qid: str
     query: str
     docs: list[str]
     starts: list[float | None]
+    ends: list[float | None]
     seconds: float
 
     def first_relevant(self, query: Query) -> int | None:
@@ -115,6 +116,7 @@ def _ranked(query: Query, hits: list[Hit], seconds: float) -> RankedQuery:
         label,
         [Path(hit.uri).stem for hit in hits],
         [hit.start_s for hit in hits],
+        [hit.end_s for hit in hits],
         seconds,
     )
 
@@ -133,30 +135,44 @@ def score(queries: list[Query], ranked: list[RankedQuery]) -> dict[str, float]:
 def timestamp_accuracy(
     judged: JudgedSet, ranked: list[RankedQuery]
 ) -> dict[str, float | int] | None:
-    """Is the first relevant hit's start inside its judged span (± the set's tolerance)?"""
+    """Does the first relevant hit's segment cover the judged moment?
+
+    A hit is at the right time when its [start_s, end_s] overlaps a judged span of its
+    document, widened by the set's tolerance: the user who jumps to it hears or sees the
+    answer. Segments are cut at their own boundaries (a transcript segment holds several
+    sentences), so `start error` (median seconds from the hit's start to the judged start,
+    over hits at the right time) says how far before the answer playback begins.
+    """
     by_qid = {q.qid: q for q in judged.queries}
     at_1 = right = timed = 0
+    errors: list[float] = []
     for r in ranked:
         query = by_qid[r.qid]
-        spans = {j.doc: j.span for j in query.relevant if j.span is not None}
+        spans: dict[str, list[tuple[float, float]]] = {}
+        for j in query.relevant:
+            if j.span is not None:
+                spans.setdefault(j.doc, []).append(j.span)
         if not spans:
             continue
         timed += 1
         rank = r.first_relevant(query)
-        if rank is None:
+        if rank is None or r.starts[rank] is None:
             continue
-        start, span = r.starts[rank], spans.get(r.docs[rank])
-        inside = (
-            start is not None
-            and span is not None
-            and span[0] - judged.span_tolerance_s <= start <= span[1] + judged.span_tolerance_s
-        )
-        right += inside
-        at_1 += inside and rank == 0
+        start = float(r.starts[rank])  # type: ignore[arg-type]
+        end = float(r.ends[rank] if r.ends[rank] is not None else start)  # type: ignore[arg-type]
+        tol = judged.span_tolerance_s
+        covering = [
+            s for s in spans.get(r.docs[rank], []) if start <= s[1] + tol and s[0] - tol <= end
+        ]
+        if covering:
+            right += 1
+            at_1 += rank == 0
+            errors.append(min(abs(s[0] - start) for s in covering))
     if not timed:
         return None
     return {
         "timed_queries": timed,
         "time@1": round(at_1 / timed, 4),
         "time@10": round(right / timed, 4),
+        "start error s": round(statistics.median(errors), 1) if errors else None,
     }

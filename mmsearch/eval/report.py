@@ -16,7 +16,7 @@ from typing import Any
 
 from mmsearch.eval.harness import MEASURES, SetResult
 
-COLUMNS = (*MEASURES, "time@1", "time@10")
+COLUMNS = (*MEASURES, "time@1", "time@10", "start error s")
 
 
 def to_json(
@@ -78,7 +78,7 @@ def table(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (name, mode), values in rows(report).items():
         cells = [name, mode, *map(str, sizes[name])]
-        cells += [_cell(values.get(c)) for c in COLUMNS] + [f"{values['ms/query']:.1f}"]
+        cells += [_cell(values.get(c), c) for c in (*COLUMNS, "ms/query")]
         lines.append("| " + " | ".join(cells) + " |")
     for group, reason in report["unavailable"].items():
         lines.append(f"| {group} | not run: {reason} |" + " |" * (len(header) - 2))
@@ -109,20 +109,20 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
             side = "new" if key not in before else "gone"
             lines.append(f"| {key[0]} | {key[1]} | {side} |" + " |" * (len(measures) - 1))
             continue
-        cells = [_delta(after[key].get(m), before[key].get(m)) for m in measures]
+        cells = [_delta(after[key].get(m), before[key].get(m), m) for m in measures]
         lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _cell(value: float | None) -> str:
-    """Scores with three decimals; milliseconds (the only values above 1) with one."""
+def _cell(value: float | None, column: str) -> str:
+    """Scores (shares) with three decimals; seconds and milliseconds with one."""
     if value is None:
         return ""
-    return f"{value:.1f}" if value > 1 else f"{value:.3f}"
+    return f"{value:.3f}" if column in MEASURES or column.startswith("time@") else f"{value:.1f}"
 
 
-def _delta(now: float | None, then: float | None) -> str:
+def _delta(now: float | None, then: float | None, column: str) -> str:
     if now is None or then is None:
-        return _cell(now)
+        return _cell(now, column)
     change = now - then
-    return _cell(now) if abs(change) < 1e-9 else f"{_cell(now)} ({change:+.3f})"
+    return _cell(now, column) if abs(change) < 1e-9 else f"{_cell(now, column)} ({change:+.3f})"

@@ -11,10 +11,10 @@ from mmsearch.eval.judged import JudgedSet
 Builder = Callable[..., list[JudgedSet]]
 
 #: group → module under mmsearch.eval.sets with `build(cache, *, quick) -> list[JudgedSet]`
-GROUPS = ("images",)
+GROUPS = ("images", "speech", "sounds", "video")
 #: the text-similarity check: not a retrieval set, it needs only the text space
 LEE = "lee"
-CHOICES = GROUPS
+CHOICES = (*GROUPS, LEE)
 
 
 def builder(group: str) -> Builder:

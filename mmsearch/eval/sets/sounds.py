@@ -1,0 +1,216 @@
+"""Named sound events: sound→sound (perturbed copies) and text→sound (written descriptions).
+
+The corpus is Debian's `sound-theme-freedesktop`, 27 distinct clips (8 more names are
+links to them, so they share a document). Its event names, from the freedesktop sound
+naming spec, are the only labels: the sound→sound queries are each clip with noise added,
+its gain and start cut, or resampled, the original judged 2 and clips of the same named
+family 1; the text→sound descriptions were written from the event names and measured
+properties (length, tone or noise, repeated onsets), without listening. Only the
+speaker-test clips hold speech, so most text queries need a text↔audio model to succeed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mmsearch.eval.fetch import debian_package
+from mmsearch.eval.judged import (
+    EXAMPLE_MODES,
+    JudgedSet,
+    Judgment,
+    Query,
+    opaque_id,
+    query_id,
+)
+from mmsearch.ingest.media import audio_blocks, probe
+
+SOUND_SOUND = "sound-sound"
+TEXT_SOUND = "text-sound"
+STEREO = "usr/share/sounds/freedesktop/stereo"
+
+_CHANNELS = tuple(
+    f"audio-channel-{where}"
+    for where in (
+        "front-left", "front-center", "front-right", "side-left", "side-right", "rear-left",
+        "rear-center", "rear-right",
+    )
+)  # fmt: skip
+
+#: clips the event names put in one family: a query by one judges the others grade 1
+FAMILIES: tuple[tuple[str, ...], ...] = (
+    ("phone-incoming-call", "phone-outgoing-calling", "phone-outgoing-busy"),
+    ("dialog-information", "dialog-warning"),
+    ("device-added", "device-removed"),  # power-(un)plug, network-connectivity-* link here
+    ("service-login", "service-logout"),
+    ("message", "message-new-instant"),
+    _CHANNELS,
+)
+
+#: (description, event names judged 2, event names judged 1)
+DESCRIPTIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("the click of a camera taking a photo", ("camera-shutter",), ()),
+    ("a single short bell ding", ("bell",), ()),
+    ("a telephone ringing for an incoming call", ("phone-incoming-call",),
+     ("phone-outgoing-calling",)),
+    ("the engaged tone: short repeated beeps because the other line is busy",
+     ("phone-outgoing-busy",), ("phone-outgoing-calling",)),
+    ("the ringback tone you hear while waiting for someone to pick up",
+     ("phone-outgoing-calling",), ("phone-incoming-call", "phone-outgoing-busy")),
+    ("an alarm clock going off", ("alarm-clock-elapsed",), ()),
+    ("crumpled paper rustling as the rubbish bin is emptied", ("trash-empty",), ()),
+    ("a chime for a new chat message", ("message-new-instant",), ("message",)),
+    ("a short alert that an email has arrived", ("message",), ("message-new-instant",)),
+    ("a welcoming jingle when you sign in", ("service-login",), ("service-logout",)),
+    ("a closing tune when you sign out", ("service-logout",), ("service-login",)),
+    ("a blip when a USB stick is plugged in", ("device-added",), ("device-removed",)),
+    ("the internet connection dropping", ("network-connectivity-lost",),
+     ("network-connectivity-established",)),
+    ("an error alert from a dialog box", ("dialog-error",),
+     ("dialog-information", "suspend-error")),
+    ("a soft blip for an informational pop-up", ("dialog-information",), ("dialog-warning",)),
+    ("a tiny click as the volume is adjusted", ("audio-volume-change",), ()),
+    ("a tone announcing that a task has finished", ("complete",), ()),
+    ("an error buzz when the computer fails to go to sleep", ("suspend-error",), ()),
+    ("a test sound for checking the speakers", ("audio-test-signal",), _CHANNELS),
+    ("a voice saying front left", ("audio-channel-front-left",), _CHANNELS[1:]),
+    ("someone announcing the rear right speaker", ("audio-channel-rear-right",),
+     _CHANNELS[:-1]),
+    ("a voice calling out front right", ("audio-channel-front-right",),
+     tuple(c for c in _CHANNELS if c != "audio-channel-front-right")),
+    ("a woman saying center", ("audio-channel-front-center", "audio-channel-rear-center"),
+     tuple(c for c in _CHANNELS if not c.endswith("center"))),
+)  # fmt: skip
+
+#: the noise added by the "noise" perturbation, in dB below the clip's power
+SNR_DB = 20.0
+GAIN_DB = -6.0
+#: the "gain-trim" perturbation drops this share of the clip's start (at most 0.1 s)
+TRIM_SHARE = 0.1
+RESAMPLE_RATE = 16_000
+
+Perturb = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+
+
+def _noise(pcm: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    power = float(np.mean(pcm**2)) or 1e-8
+    return pcm + rng.normal(0.0, np.sqrt(power / 10 ** (SNR_DB / 10)), len(pcm))
+
+
+def _gain_trim(pcm: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    cut = min(round(len(pcm) * TRIM_SHARE), rate // 10)
+    return pcm[cut:] * 10 ** (GAIN_DB / 20)
+
+
+#: (name, change applied at the output rate, output rate or None for the clip's own)
+PERTURBATIONS: tuple[tuple[str, Perturb | None, int | None], ...] = (
+    ("noise at 20 dB SNR", _noise, None),
+    ("-6 dB and the first tenth cut", _gain_trim, None),
+    ("resampled to 16 kHz", None, RESAMPLE_RATE),
+)
+
+
+def clips(cache: Path) -> dict[str, Path]:
+    """Event name → clip, links included (several names share one sound)."""
+    folder = debian_package("sound-theme-freedesktop", cache, under=STEREO)
+    return {path.name.removesuffix(".oga"): path for path in sorted(folder.glob("*.oga"))}
+
+
+def write_wav(folder: Path, pcm: np.ndarray, rate: int) -> Path:
+    """Mono 16-bit WAV named by its content, so a query's name says nothing either."""
+    samples = np.round(np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    path = folder / f"{opaque_id('ex', samples)}.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples)
+    return path
+
+
+def perturbed(clip: Path, doc: str, which: int, folder: Path) -> Path:
+    """Write perturbation `which` of the clip as mono WAV; the noise is seeded by `doc`."""
+    _, change, out_rate = PERTURBATIONS[which]
+    info = probe(clip)
+    assert info.audio is not None
+    rate = out_rate or info.audio.sample_rate
+    pcm = np.concatenate(list(audio_blocks(clip, rate))).astype(np.float64)
+    if change is not None:
+        pcm = change(pcm, rate, np.random.default_rng(int(doc.rsplit("-", 1)[1], 16)))
+    return write_wav(folder, pcm, rate)
+
+
+def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
+    """Copy the clips under opaque names into `cache/sound-sound/docs`, write the perturbed
+    queries beside that folder (one per variant), and judge both sets. `quick` perturbs each
+    clip once (the three perturbations in turn) instead of three times."""
+    named = clips(cache)
+    root = cache / SOUND_SOUND
+    docs, examples = root / "docs", root / ("queries-quick" if quick else "queries")
+    for folder in (docs, examples):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    doc_of: dict[str, str] = {}
+    documents: dict[str, Path] = {}
+    for name, path in named.items():
+        doc = opaque_id("snd", path.read_bytes())
+        doc_of[name] = doc
+        if doc not in documents:
+            documents[doc] = docs / f"{doc}.oga"
+            shutil.copyfile(path, documents[doc])
+    family = {name: group for group in FAMILIES for name in group}
+
+    by_example = []
+    for i, doc in enumerate(sorted(documents)):
+        source = documents[doc]
+        names = [n for n, d in doc_of.items() if d == doc]
+        kin = {doc_of[k] for n in names for k in family.get(n, ())} - {doc}
+        relevant = (Judgment(doc, grade=2), *(Judgment(k) for k in sorted(kin)))
+        for which in [i % len(PERTURBATIONS)] if quick else range(len(PERTURBATIONS)):
+            example = perturbed(source, doc, which, examples)
+            by_example.append(
+                Query(query_id(f"{doc} {PERTURBATIONS[which][0]}"), relevant, example=example)
+            )
+
+    by_text = []
+    for text, best, also in DESCRIPTIONS:
+        best_docs = {doc_of[n] for n in best}
+        also_docs = {doc_of[n] for n in also} - best_docs
+        relevant = (
+            *(Judgment(d, grade=2) for d in sorted(best_docs)),
+            *(Judgment(d) for d in sorted(also_docs)),
+        )
+        by_text.append(Query(query_id(text), relevant, text=text))
+
+    seconds = sum(probe(p).duration_s or 0.0 for p in documents.values())
+    corpus = f"{len(documents)} freedesktop theme sounds ({seconds:.0f} s in all)"
+    return [
+        JudgedSet(
+            name=SOUND_SOUND,
+            description=(
+                f"{corpus}; each queried by copies with noise at {SNR_DB:.0f} dB SNR, "
+                f"{GAIN_DB:.0f} dB with the start cut, or resampled to 16 kHz "
+                f"({len(by_example)} queries): the original is judged 2, clips of the same "
+                "named family 1"
+            ),
+            documents=documents,
+            queries=by_example,
+            modes=EXAMPLE_MODES,
+        ),
+        JudgedSet(
+            name=TEXT_SOUND,
+            description=(
+                f"{corpus}; {len(by_text)} descriptions written from the event names and the "
+                "clips' measured properties, without listening; only the speaker-test clips "
+                "hold speech"
+            ),
+            documents=documents,
+            queries=by_text,
+            reuses=SOUND_SOUND,
+        ),
+    ]
