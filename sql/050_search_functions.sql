@@ -2,8 +2,9 @@
 --
 -- They mirror mmsearch/query/builder.py so SQL and the API agree: the ANN leg orders a
 -- space's column by its distance operator (cosine <=>, ip <#>, l2 <->), the keyword leg
--- ranks websearch_to_tsquery('english', …) matches by ts_rank_cd, fusion is RRF
--- (sum of 1 / (rrf_k + rank), rrf_k = 60) and the best segment of each record represents it.
+-- ranks keyword_query(…) matches by ts_rank_cd, fusion is RRF scaled by each hit's
+-- confidence (sum of confidence / (rrf_k + rank), rrf_k = 60) and the best segment of each
+-- record represents it.
 --
 -- All are SECURITY INVOKER: they read the tables as the caller, so row-level security and
 -- the caller's mmsearch.principals decide what they return, exactly as for a plain SELECT.
@@ -11,6 +12,34 @@
 -- one of its result columns, e.g. more_like_this(segment_id) returning segment_id); the
 -- dynamic parts (the space's column and operator) live in two small plpgsql helpers.
 -- CREATE OR REPLACE cannot change result columns: a change to them needs a DROP FUNCTION.
+
+-- The keyword leg's query. Typed without operators, a query is any of its words
+-- (plainto_tsquery's & turned into |), ranked by ts_rank_cd: people describe what they want
+-- in their own words, and requiring every word finds nothing for most descriptions (the
+-- evaluation's paraphrase queries matched 1 in 60 spoken prompts that way). Quotes, "or" or
+-- a -word select websearch syntax, and with it the user's own logic.
+CREATE OR REPLACE FUNCTION mmsearch.keyword_query(query text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT CASE
+        WHEN query ~* '"|(^|\s)-\w|\sor\s' THEN websearch_to_tsquery('english'::regconfig, query)
+        ELSE replace(plainto_tsquery('english'::regconfig, query)::text, ' & ', ' | ')::tsquery
+    END
+$fn$;
+
+-- How much of the query a keyword match holds: the share of the query's distinct lexemes in
+-- the segment. It scales the keyword leg's weight in the fusion, so a segment that shares one
+-- word of six counts for a sixth of one that has them all.
+CREATE OR REPLACE FUNCTION mmsearch.keyword_coverage(content tsvector, query text)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT count(*) FILTER (WHERE l = ANY (tsvector_to_array(content)))::double precision
+           / greatest(count(*), 1)
+    FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, query))) AS l
+$fn$;
 
 -- The registry row of a space, or a clear error naming the spaces there are.
 CREATE OR REPLACE FUNCTION mmsearch.space_named(space text) RETURNS mmsearch.space
@@ -138,7 +167,7 @@ LANGUAGE sql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
 AS $fn$
     WITH q AS (
-        SELECT websearch_to_tsquery('english'::regconfig, keyword_search.query) AS tsq
+        SELECT mmsearch.keyword_query(keyword_search.query) AS tsq
     ), matches AS (
         SELECT s.id, s.record_id, ts_rank_cd(s.content_tsv, q.tsq)::double precision AS score
         FROM mmsearch.segment AS s, q
@@ -164,7 +193,8 @@ AS $fn$
     LIMIT keyword_search.k
 $fn$;
 COMMENT ON FUNCTION mmsearch.keyword_search(text, text, integer) IS
-    'Full-text search (websearch syntax: "quoted phrase", or, -not) over segment content, '
+    'Full-text search over segment content: any of the words, ranked by ts_rank_cd (websearch '
+    'syntax when the query has "quoted phrase", or, -not), '
     'optionally in one collection. One row per record (its best segment), best first; score is '
     'ts_rank_cd; snippet marks matched words with «». Only rows visible to the caller (RLS).';
 
@@ -221,8 +251,7 @@ LANGUAGE sql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, public
 AS $fn$
     WITH q AS (
-        SELECT websearch_to_tsquery('english'::regconfig, coalesce(hybrid_search.query, ''))
-                   AS tsq,
+        SELECT mmsearch.keyword_query(coalesce(hybrid_search.query, '')) AS tsq,
                greatest(4 * hybrid_search.k, 40) * 3 AS candidates  -- as the API
     ), floor AS (  -- the space's noise floor for typed queries, as the API
         SELECT (sp.options ->> 'min_similarity')::double precision AS f,
@@ -237,9 +266,11 @@ AS $fn$
              mmsearch.vector_leg(hybrid_search.query_vector, hybrid_search.space,
                                  hybrid_search.collection, q.candidates, NULL, fl.f) AS l
     ), kw AS (
-        SELECT m.id, row_number() OVER (ORDER BY m.score DESC, m.id) AS rank, m.score
+        SELECT m.id, row_number() OVER (ORDER BY m.score DESC, m.id) AS rank, m.score,
+               mmsearch.keyword_coverage(m.tsv, hybrid_search.query) AS confidence
         FROM (
-            SELECT s.id, ts_rank_cd(s.content_tsv, q.tsq)::double precision AS score
+            SELECT s.id, s.content_tsv AS tsv,
+                   ts_rank_cd(s.content_tsv, q.tsq)::double precision AS score
             FROM mmsearch.segment AS s, q
             WHERE s.content_tsv @@ q.tsq
               AND (hybrid_search.collection IS NULL
@@ -251,7 +282,7 @@ AS $fn$
     ), fused AS (
         SELECT coalesce(v.id, w.id) AS id,
                coalesce(v.confidence / (hybrid_search.rrf_k + v.rank), 0)
-                 + coalesce(1.0::double precision / (hybrid_search.rrf_k + w.rank), 0) AS score,
+                 + coalesce(w.confidence / (hybrid_search.rrf_k + w.rank), 0) AS score,
                v.rank AS vector_rank, w.rank AS keyword_rank,
                v.score AS vector_score, w.score AS keyword_score
         FROM vec AS v FULL JOIN kw AS w ON w.id = v.id
@@ -276,14 +307,17 @@ $fn$;
 COMMENT ON FUNCTION mmsearch.hybrid_search(text, vector, text, text, integer, integer) IS
     'Hybrid search: reciprocal rank fusion (score = sum of confidence / (rrf_k + rank), where a '
     'vector hit''s confidence is how far its similarity clears the space''s min_similarity '
-    'option, scaled to (0, 1], and a keyword hit''s is 1) of the vector leg '
-    'in `space` (query_vector must come from that space''s model; NULL skips the leg) and the '
-    'keyword leg (websearch syntax). One row per record (its best segment), best first, with '
+    'option, scaled to (0, 1], and a keyword hit''s the share of the query''s words it holds) '
+    'of the vector leg in `space` (query_vector must come from that space''s model; NULL skips '
+    'the leg) and the keyword leg (any of the words; websearch syntax when the query has quotes, '
+    '"or" or -word). One row per record (its best segment), best first, with '
     'the rank and score of that segment in each leg (NULL: not found by that leg). '
     'Only rows visible to the caller (RLS).';
 
 -- Callers that may search: the app and analysts. BI sees metadata views only.
 REVOKE ALL ON FUNCTION mmsearch.space_named(text),
+                       mmsearch.keyword_query(text),
+                       mmsearch.keyword_coverage(tsvector, text),
                        mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
                        mmsearch.segment_vector(bigint, text),
                        mmsearch.keyword_search(text, text, integer),
@@ -291,6 +325,8 @@ REVOKE ALL ON FUNCTION mmsearch.space_named(text),
                        mmsearch.hybrid_search(text, vector, text, text, integer, integer)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mmsearch.space_named(text),
+                          mmsearch.keyword_query(text),
+                          mmsearch.keyword_coverage(tsvector, text),
                           mmsearch.vector_leg(vector, text, text, integer, bigint, double precision),
                           mmsearch.segment_vector(bigint, text),
                           mmsearch.keyword_search(text, text, integer),

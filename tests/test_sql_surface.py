@@ -238,6 +238,48 @@ def test_keyword_search_finds_the_document(corpus: dict[str, int], dsn: str) -> 
         assert conn.execute(search, ("elsewhere", 10)).fetchall() == []
 
 
+def test_keyword_query_is_any_word_unless_the_user_wrote_operators(
+    corpus: dict[str, int], dsn: str
+) -> None:
+    with connect(dsn) as conn:
+
+        def query(text: str) -> str:
+            return conn.execute("SELECT mmsearch.keyword_query(%s)::text AS q", (text,)).fetchone()[
+                "q"
+            ]
+
+        assert query("grease fires and passwords") == "'greas' | 'fire' | 'password'"
+        for typed in ('"reset it" password', "grease or password", "password -kitchen"):
+            websearch = conn.execute(
+                "SELECT websearch_to_tsquery('english', %s)::text AS q", (typed,)
+            ).fetchone()["q"]
+            assert query(typed) == websearch, typed
+        # No document has both words: each is found by the word it has.
+        rows = conn.execute(
+            "SELECT * FROM mmsearch.keyword_search('grease espresso', %s)", (COLLECTION,)
+        ).fetchall()
+        assert sorted(names(rows)) == ["coffee.md", "kitchen.txt"]
+        # Explicit syntax keeps its logic: -word excludes.
+        rows = conn.execute(
+            "SELECT * FROM mmsearch.keyword_search('password -thirty', %s)", (COLLECTION,)
+        ).fetchall()
+        assert rows == []
+
+
+def test_keyword_coverage_is_the_share_of_query_words_present(dsn: str) -> None:
+    with connect(dsn) as conn:
+        coverage = conn.execute(
+            "SELECT mmsearch.keyword_coverage(to_tsvector('english', 'Cover the pan'),"
+            " 'the pans, a lid, water') AS c"
+        ).fetchone()["c"]
+        assert coverage == pytest.approx(1 / 3)
+    with (
+        connect(dsn, role="mmsearch_bi") as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("SELECT mmsearch.keyword_coverage(''::tsvector, 'x')")
+
+
 def test_keyword_search_agrees_with_the_api(
     client: Client, corpus: dict[str, int], dsn: str
 ) -> None:

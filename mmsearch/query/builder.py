@@ -5,11 +5,13 @@ up to `exact_below` rows that pass the filters (and row-level security) with the
 distances. If that is all of them, the filter is selective: those rows are ranked exactly,
 which is cheap and never short of results. Otherwise the leg walks the space's HNSW index
 (iterative scans keep it going until the candidate list is full). Only the branch whose
-one-time condition holds is executed. The keyword leg ranks `content_tsv` matches with
-`ts_rank_cd`. Fusion sums `weight * confidence / (rrf_k + rank)` per segment (reciprocal
-rank fusion, each vector hit scaled by how far its similarity clears the space's noise
-floor: plain RRF lets two barely-relevant legs outvote one near-certain match); the best
-segment of each record represents it.
+one-time condition holds is executed. The keyword leg ranks `content_tsv` matches of any of
+the query's words (websearch syntax when it has quotes, "or" or -word: `keyword_query` in
+sql/050) with `ts_rank_cd`. Fusion sums `weight * confidence / (rrf_k + rank)` per segment
+(reciprocal rank fusion, each vector hit scaled by how far its similarity clears the space's
+noise floor and each keyword hit by the share of the query's words it holds: plain RRF lets
+two barely-relevant legs outvote one near-certain match); the best segment of each record
+represents it.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def build(request: SearchRequest) -> tuple[sql.Composed, dict[str, Any]]:
     snippet = (
         sql.SQL(
             "CASE WHEN b.ranks ? 'keyword' THEN ts_headline({cfg}, s.content,"
-            " websearch_to_tsquery({cfg}, {q}),"
+            " mmsearch.keyword_query({q}),"
             " 'MaxFragments=2, MaxWords=25, MinWords=8, StartSel=«, StopSel=»')"
             " ELSE coalesce(left(s.content, 240), s.metadata->>'caption') END"
         ).format(cfg=sql.Literal(TS_CONFIG), q=sql.Placeholder("keyword"))
@@ -215,14 +217,13 @@ def _vector_leg(
 def _keyword_leg(where: sql.Composable) -> sql.Composable:
     return sql.SQL(
         "SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id) AS rank, score,"
-        " 1.0::float8 AS confidence FROM ("
-        "SELECT s.id, s.record_id, ts_rank_cd(s.content_tsv, q) AS score"
+        " mmsearch.keyword_coverage(tsv, {text}) AS confidence FROM ("
+        "SELECT s.id, s.record_id, s.content_tsv AS tsv, ts_rank_cd(s.content_tsv, q) AS score"
         " FROM mmsearch.segment s JOIN mmsearch.record r ON r.id = s.record_id,"
-        " websearch_to_tsquery({cfg}, {text}) AS q"
+        " mmsearch.keyword_query({text}) AS q"
         " WHERE s.content_tsv @@ q AND {where}"
         " ORDER BY score DESC LIMIT {candidates}) AS matches"
     ).format(
-        cfg=sql.Literal(TS_CONFIG),
         text=sql.Placeholder("keyword"),
         where=where,
         candidates=sql.Placeholder("candidates"),
