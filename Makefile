@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install demo test test-all lint clean-demo
+.PHONY: install demo test test-all lint clean-demo bench-quick eval
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
 demo: install
 	$(PY) examples/demo.py
 
@@ -25,6 +30,16 @@ test: install
 
 test-all: PYTEST_ARGS =
 test-all: test
+
+# The quick variants of the benchmarks and the evaluation (CI runs them after the tests);
+# the full ones are documented in docs/benchmarks.md with their commands.
+bench-quick: $(BENCH_STAMP)
+	HF_HUB_OFFLINE=1 $(PY) bench/search.py --quick
+	HF_HUB_OFFLINE=1 $(PY) bench/ingest.py --quick
+	HF_HUB_OFFLINE=1 $(VENV)/bin/mmsearch eval --quick --out bench/out/eval-quick.json
+
+eval: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/mmsearch eval --out bench/out/eval.json
 
 lint: install
 	$(VENV)/bin/ruff check mmsearch tests bench examples migrations

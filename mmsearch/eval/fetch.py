@@ -28,9 +28,12 @@ def debian_package(package: str, cache: Path, *, under: str = "") -> Path:
     debs.mkdir(parents=True, exist_ok=True)
     found = sorted(debs.glob(f"{package}_*.deb"))
     if not found:
-        done = subprocess.run(
-            ["apt-get", "download", package], cwd=debs, capture_output=True, text=True
-        )
+        try:
+            done = subprocess.run(
+                ["apt-get", "download", package], cwd=debs, capture_output=True, text=True
+            )
+        except OSError as exc:  # no apt-get on this machine
+            raise DataUnavailable(f"cannot `apt-get download {package}`: {exc}") from exc
         found = sorted(debs.glob(f"{package}_*.deb"))
         if done.returncode != 0 or not found:
             reason = (done.stderr.strip().splitlines() or ["no .deb appeared"])[-1]
