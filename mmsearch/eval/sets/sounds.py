@@ -12,7 +12,6 @@ speaker-test clips hold speech, so most text queries need a text↔audio model t
 from __future__ import annotations
 
 import shutil
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from mmsearch.eval.judged import (
     opaque_id,
     query_id,
 )
+from mmsearch.eval.synth import write_wav
 from mmsearch.ingest.media import audio_blocks, probe
 
 SOUND_SOUND = "sound-sound"
@@ -120,16 +120,10 @@ def clips(cache: Path) -> dict[str, Path]:
     return {path.name.removesuffix(".oga"): path for path in sorted(folder.glob("*.oga"))}
 
 
-def write_wav(folder: Path, pcm: np.ndarray, rate: int) -> Path:
-    """Mono 16-bit WAV named by its content, so a query's name says nothing either."""
-    samples = np.round(np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    path = folder / f"{opaque_id('ex', samples)}.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples)
-    return path
+def write_query(folder: Path, pcm: np.ndarray, rate: int) -> Path:
+    """A mono WAV named by its content, so a query's name says nothing either."""
+    samples = np.clip(pcm, -1.0, 1.0).astype(np.float32).tobytes()
+    return write_wav(folder / f"{opaque_id('ex', samples)}.wav", pcm, rate)
 
 
 def perturbed(clip: Path, doc: str, which: int, folder: Path) -> Path:
@@ -141,7 +135,7 @@ def perturbed(clip: Path, doc: str, which: int, folder: Path) -> Path:
     pcm = np.concatenate(list(audio_blocks(clip, rate))).astype(np.float64)
     if change is not None:
         pcm = change(pcm, rate, np.random.default_rng(int(doc.rsplit("-", 1)[1], 16)))
-    return write_wav(folder, pcm, rate)
+    return write_query(folder, pcm, rate)
 
 
 def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
