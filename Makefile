@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install demo test test-all lint clean-demo bench-quick eval
+.PHONY: install demo test test-all lint clean-demo bench-quick eval wheel-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-quick: $(BENCH_STAMP)
 eval: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/mmsearch eval --out bench/out/eval.json
 
+# Build the wheel and use it from a fresh virtualenv outside the checkout (CI runs this).
+wheel-check:
+	tools/wheel_check.sh
+
 lint: install
-	$(VENV)/bin/ruff check mmsearch tests bench examples migrations
-	$(VENV)/bin/ruff format --check mmsearch tests bench examples migrations
+	$(VENV)/bin/ruff check mmsearch tests bench examples tools
+	$(VENV)/bin/ruff format --check mmsearch tests bench examples tools

@@ -1,17 +1,25 @@
-"""Schema upgrades: Alembic's versioned migrations plus the idempotent `sql/` files."""
+"""Schema upgrades: Alembic's versioned migrations plus the idempotent SQL files.
+
+Both ship inside the package (`mmsearch/db/migrations`, `mmsearch/db/sql`), found through
+`importlib.resources`, so an installed wheel can create and upgrade its schema exactly as a
+source checkout does. The Alembic configuration is built here, not read from an ini file.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, pool, text
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 SCHEMA = "mmsearch"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SQL_DIR = PROJECT_ROOT / "sql"
-ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+VERSION_TABLE = "mmsearch_alembic_version"
 #: Serialises concurrent `init`s (an arbitrary constant, the same in every process).
 MIGRATION_LOCK_KEY = 0x6D6D7365
 
@@ -25,28 +33,48 @@ def engine_for(dsn: str) -> Engine:
     )
 
 
-def sql_files() -> list[Path]:
-    return sorted(SQL_DIR.glob("*.sql"))
+@contextmanager
+def _package_dir(name: str) -> Iterator[Path]:
+    """A directory of package data as a real path (extracted if the package is zipped)."""
+    with resources.as_file(resources.files("mmsearch.db") / name) as path:
+        yield Path(path)
+
+
+def sql_files() -> list[tuple[str, str]]:
+    """(name, text) of each idempotent SQL file, in the order they are applied."""
+    folder = resources.files("mmsearch.db") / "sql"
+    entries = [e for e in folder.iterdir() if e.name.endswith(".sql")]
+    return [(e.name, e.read_text(encoding="utf-8")) for e in sorted(entries, key=lambda e: e.name)]
 
 
 def apply_sql_files(connection: Connection) -> None:
     """Apply functions, roles, policies and views; each file is safe to run again."""
     raw = connection.connection.driver_connection
-    for path in sql_files():
+    for _, body in sql_files():
         # psycopg runs a multi-statement string as one simple query (no parameters).
-        raw.execute(path.read_text())
+        raw.execute(body)
+
+
+def alembic_config(stack: ExitStack) -> Config:
+    """The Alembic configuration, pointing at the migrations inside the package."""
+    from alembic.config import Config
+
+    migrations = stack.enter_context(_package_dir("migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.set_main_option("version_locations", str(migrations / "versions"))
+    config.set_main_option("path_separator", "os")
+    return config
 
 
 @contextmanager
-def _alembic(dsn: str) -> Iterator[tuple[object, Connection]]:
-    from alembic.config import Config
-
-    config = Config(str(ALEMBIC_INI))
+def _alembic(dsn: str) -> Iterator[Config]:
     engine = engine_for(dsn)
     try:
-        with engine.connect() as connection:
+        with ExitStack() as stack, engine.connect() as connection:
+            config = alembic_config(stack)
             config.attributes["connection"] = connection
-            yield config, connection
+            yield config
     finally:
         engine.dispose()
 
@@ -54,32 +82,30 @@ def _alembic(dsn: str) -> Iterator[tuple[object, Connection]]:
 def upgrade(dsn: str, revision: str = "head") -> None:
     from alembic import command
 
-    with _alembic(dsn) as (config, _):
+    with _alembic(dsn) as config:
         command.upgrade(config, revision)
 
 
 def downgrade(dsn: str, revision: str = "base") -> None:
     from alembic import command
 
-    with _alembic(dsn) as (config, _):
+    with _alembic(dsn) as config:
         command.downgrade(config, revision)
 
 
 def head_revision() -> str:
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
+    with ExitStack() as stack:
+        head = ScriptDirectory.from_config(alembic_config(stack)).get_current_head()
     assert head is not None
     return head
 
 
 def current_revision(connection: Connection) -> str | None:
     exists = connection.execute(
-        text("SELECT to_regclass('public.mmsearch_alembic_version') IS NOT NULL")
+        text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"public.{VERSION_TABLE}"}
     ).scalar()
     if not exists:
         return None
-    return connection.execute(
-        text("SELECT version_num FROM public.mmsearch_alembic_version")
-    ).scalar()
+    return connection.execute(text(f"SELECT version_num FROM public.{VERSION_TABLE}")).scalar()

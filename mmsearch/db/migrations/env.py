@@ -1,6 +1,6 @@
-"""Alembic environment: run the versioned migrations, then re-apply the idempotent `sql/`.
+"""Alembic environment: run the versioned migrations, then re-apply the idempotent SQL.
 
-The versioned scripts own tables and indexes; `sql/*.sql` (functions, views, roles,
+The versioned scripts own tables and indexes; `mmsearch/db/sql/*.sql` (functions, views, roles,
 policies, all CREATE OR REPLACE / IF NOT EXISTS) is applied after every upgrade in the
 same transaction, so a plain `alembic upgrade head` leaves a complete database.
 `mmsearch init` passes its connection in; the bare `alembic` command resolves the DSN
@@ -12,9 +12,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
-from mmsearch.db.schema import MIGRATION_LOCK_KEY, SCHEMA, apply_sql_files, engine_for
-
-VERSION_TABLE = "mmsearch_alembic_version"
+from mmsearch.db.schema import (
+    MIGRATION_LOCK_KEY,
+    SCHEMA,
+    VERSION_TABLE,
+    apply_sql_files,
+    engine_for,
+)
 
 
 def run(connection: Connection) -> None:
@@ -36,7 +40,7 @@ def run(connection: Connection) -> None:
 
 def main() -> None:
     if context.is_offline_mode():
-        raise SystemExit("offline (--sql) mode is not supported: sql/ is applied to a database")
+        raise SystemExit("offline (--sql) mode is not supported: the SQL files need a database")
     connection = context.config.attributes.get("connection")
     if connection is not None:
         run(connection)
