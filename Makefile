@@ -23,7 +23,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 demo: install
-	$(PY) examples/demo.py
+	$(PY) -m examples.demo
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
@@ -34,12 +34,12 @@ test-all: test
 # The quick variants of the benchmarks and the evaluation (CI runs them after the tests);
 # the full ones are documented in docs/benchmarks.md with their commands.
 bench-quick: $(BENCH_STAMP)
-	HF_HUB_OFFLINE=1 $(PY) bench/search.py --quick
-	HF_HUB_OFFLINE=1 $(PY) bench/ingest.py --quick
-	HF_HUB_OFFLINE=1 $(VENV)/bin/mmsearch eval --quick --out bench/out/eval-quick.json
+	HF_HUB_OFFLINE=1 $(PY) -m bench.search --quick
+	HF_HUB_OFFLINE=1 $(PY) -m bench.ingest --quick
+	HF_HUB_OFFLINE=1 $(PY) -m bench.eval --quick --out bench/out/eval-quick.json
 
-eval: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/mmsearch eval --out bench/out/eval.json
+eval: $(BENCH_STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.eval --out bench/out/eval.json
 
 # Build the wheel and use it from a fresh virtualenv outside the checkout (CI runs this).
 wheel-check:

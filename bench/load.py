@@ -14,8 +14,8 @@ query encoders are only read from during inference.
 Prints searches/s, p50/p95/max latency and the error count (which must be 0) and writes
 bench/out/load[-ingest].json. Loopback/unix socket only; every loop is bounded.
 
-    python bench/load.py                      # 8 clients, 60 s
-    python bench/load.py --with-ingest        # the same while an ingest runs
+    python -m bench.load                      # 8 clients, 60 s
+    python -m bench.load --with-ingest        # the same while an ingest runs
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.search import scratch_database, server
+from bench.scratch import scratch_database, server
 from mmsearch.client import Client
 from mmsearch.config import Settings
 from mmsearch.db import schema

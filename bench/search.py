@@ -32,8 +32,8 @@ scenario plots recall against QPS (docs/img/search-<n>-<scenario>.png).
 
 Usage:
 
-    python bench/search.py --quick          # 20k segments, 20 queries, every system
-    python bench/search.py [--n 100000] [--dim 512] [--systems mmsearch,sql,lancedb]
+    python -m bench.search --quick          # 20k segments, 20 queries, every system
+    python -m bench.search [--n 100000] [--dim 512] [--systems mmsearch,sql,lancedb]
         [--scenarios unfiltered,filter1] [--no-sweep] [--no-plots]
 
 It starts a throwaway embedded PostgreSQL under a temporary directory, or, with `--dsn` or
@@ -66,14 +66,11 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
-
-from peers import PEERS, Peer, Query, Segments
-
+from bench.peers import PEERS, Peer, Query, Segments
+from bench.scratch import scratch_dsn
+from bench.synthetic import build_index, bulk_load, clustered
 from mmsearch.db import schema
 from mmsearch.db.engine import Database
-from mmsearch.eval.scratch import scratch_dsn
-from mmsearch.eval.synthetic import build_index, bulk_load, clustered
 from mmsearch.query.builder import KeywordLeg, SearchRequest, VectorLeg, build
 from mmsearch.query.expression import parse
 from mmsearch.query.filters import Filters
@@ -762,7 +759,7 @@ def report(
 
 def plot(rows: list[Row], n: int, suffix: str) -> None:
     """One recall-vs-QPS PNG per vector scenario, a line per system."""
-    from plots import recall_vs_qps
+    from bench.plots import recall_vs_qps
 
     for scenario in SCENARIOS:
         lines = {

@@ -82,7 +82,7 @@ def build_recordings(folder: Path, photos: list) -> None:
     import numpy as np
     from PIL import Image
 
-    from mmsearch.eval import synth
+    from bench import media as synth
 
     rate = 16_000
     try:

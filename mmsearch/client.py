@@ -9,24 +9,30 @@ from typing import TYPE_CHECKING, Any
 from mmsearch.config import Settings
 from mmsearch.db import schema
 from mmsearch.db.engine import Database, resolve_dsn
-from mmsearch.spaces import Space, list_spaces, register_embedder
+from mmsearch.embed.registry import Embedders
+from mmsearch.spaces import Space, list_spaces, register_configured
 
 if TYPE_CHECKING:
     from mmsearch.embed.base import Embedder
     from mmsearch.ingest.pipeline import IngestReport
+    from mmsearch.ingest.types import Extracted
     from mmsearch.query.search import Hit
 
 
 class Client:
-    """Connect once, then ingest and search; models load on first use and stay loaded."""
+    """Connect once, then ingest and search; models load on first use and stay loaded.
+
+    The client only wires the layers together: a `Database` (pool and role-scoped
+    transactions), the `Embedders` of the configured spaces, and the settings. Ingestion and
+    search receive those narrow parts, never the client.
+    """
 
     def __init__(
-        self, db: Database, settings: Settings, *, embedders: dict[str, Embedder] | None = None
+        self, db: Database, settings: Settings, *, embedders: Embedders | None = None
     ) -> None:
-        """`embedders` may be shared between clients (e.g. tests) so models load once."""
         self.db = db
         self.settings = settings
-        self._embedders = embedders if embedders is not None else {}
+        self.embedders = embedders if embedders is not None else Embedders(settings.spaces)
 
     @classmethod
     def connect(
@@ -54,22 +60,12 @@ class Client:
     # -- spaces -----------------------------------------------------------------------
 
     def embedder(self, space: str) -> Embedder:
-        """The embedder behind a configured space, loaded once per client."""
-        if space not in self._embedders:
-            from mmsearch.embed.base import factory
-
-            spec = next((s for s in self.settings.spaces if s.name == space), None)
-            if spec is None:
-                raise KeyError(f"no space named {space!r} is configured")
-            self._embedders[space] = factory(spec.family)(**spec.options)
-        return self._embedders[space]
+        """The embedder behind a configured space, loaded once per process."""
+        return self.embedders.get(space)
 
     def register_spaces(self, names: Iterable[str] | None = None) -> list[Space]:
         """Register the configured spaces (loading their models) and return them."""
-        wanted = list(names) if names is not None else [s.name for s in self.settings.spaces]
-        embedders = {name: self.embedder(name) for name in wanted}
-        with self.db.transaction() as conn:
-            return [register_embedder(conn, name, e) for name, e in embedders.items()]
+        return list(register_configured(self.db, self.embedders, names).values())
 
     def spaces(self) -> list[Space]:
         with self.db.transaction() as conn:
@@ -90,7 +86,7 @@ class Client:
     ) -> IngestReport:
         from mmsearch.ingest.pipeline import Pipeline
 
-        return Pipeline(self).run(
+        return Pipeline(self.db, self.embedders, self.settings).run(
             [Path(p) for p in paths],
             collection=collection,
             tags=list(tags),
@@ -104,7 +100,15 @@ class Client:
         """Search by text, by example (a `Path`), or "more like" a segment id (an `int`)."""
         from mmsearch.query.search import search
 
-        return search(self, query, **options)
+        return search(self.db, self.embedders, self._subject(query), **options)
+
+    def _subject(self, query: str | Path | int) -> str | Extracted | int:
+        """A query file is decoded here, by the same extractors ingestion uses."""
+        if not isinstance(query, Path):
+            return query
+        from mmsearch.ingest.extract import Extractors, extract_query_file
+
+        return extract_query_file(query, Extractors(self.settings, self.embedders))
 
 
 def ensure_schema(dsn: str) -> None:

@@ -15,9 +15,13 @@ from psycopg.types.json import Jsonb
 from mmsearch.errors import SpaceConflict, UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import psycopg
 
+    from mmsearch.db.engine import Database
     from mmsearch.embed.base import Embedder
+    from mmsearch.embed.registry import Embedders
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,20 @@ def register_embedder(conn: psycopg.Connection, name: str, embedder: Embedder) -
         distance=embedder.distance,
         options={} if floor is None else {"min_similarity": floor},
     )
+
+
+def register_configured(
+    db: Database, embedders: Embedders, names: Iterable[str] | None = None
+) -> dict[str, Space]:
+    """Register the configured spaces (or `names`), loading their models, by name.
+
+    Registration needs each model's dimension and identity, hence the loads; the rows are
+    written in one transaction, and registering the same model again is a no-op.
+    """
+    wanted = list(names) if names is not None else embedders.names()
+    loaded = {name: embedders.get(name) for name in wanted}
+    with db.transaction() as conn:
+        return {name: register_embedder(conn, name, e) for name, e in loaded.items()}
 
 
 def list_spaces(conn: psycopg.Connection) -> list[Space]:

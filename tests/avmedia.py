@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmsearch.eval import synth
-from mmsearch.eval.synth import silence, write_audio, write_video, write_wav
+from bench import media as synth
+from bench.media import silence, write_audio, write_video, write_wav
 
 __all__ = [
     "opencv_clip",

@@ -116,14 +116,7 @@ def db(dsn: str) -> Iterator[Database]:
     database.close()
 
 
-@pytest.fixture(scope="session")
-def shared_embedders() -> dict:
-    """Embedders shared by every client in the session: each model loads once."""
-    return {}
-
-
 @pytest.fixture(scope="module")
-def client(db: Database, test_home: Path, shared_embedders: dict) -> Client:
-    return Client(
-        db, Settings.load(home=test_home, database_url=db.dsn), embedders=shared_embedders
-    )
+def client(db: Database, test_home: Path) -> Client:
+    """A client on the module's database; models load once per process, whatever the client."""
+    return Client(db, Settings.load(home=test_home, database_url=db.dsn))

@@ -287,9 +287,7 @@ def test_fifo_does_not_hang_the_batch(client: Client, tmp_path: Path, dsn: str) 
 
 
 def test_file_size_limit_refuses_with_clear_reason(client: Client, tmp_path: Path) -> None:
-    limited = Client(
-        client.db, replace(client.settings, max_file_bytes=1000), embedders=client._embedders
-    )
+    limited = Client(client.db, replace(client.settings, max_file_bytes=1000))
     (tmp_path / "small.txt").write_text("tiny lighthouse")
     (tmp_path / "large.txt").write_text("lighthouse " * 500)
     report = limited.ingest([tmp_path], collection="limits")
@@ -300,9 +298,7 @@ def test_file_size_limit_refuses_with_clear_reason(client: Client, tmp_path: Pat
 
 
 def test_image_pixel_limit_refuses_with_clear_reason(client: Client, tmp_path: Path) -> None:
-    limited = Client(
-        client.db, replace(client.settings, max_image_pixels=50_000), embedders=client._embedders
-    )
+    limited = Client(client.db, replace(client.settings, max_image_pixels=50_000))
     photo("rocket").resize((300, 200)).save(tmp_path / "big.png")  # 60 000 px
     photo("rocket").resize((200, 200)).save(tmp_path / "ok.png")  # 40 000 px
     report = limited.ingest([tmp_path], collection="limits-px")

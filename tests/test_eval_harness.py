@@ -140,10 +140,56 @@ def test_evaluate_ingests_and_scores_every_mode(client: Client, photo_set: Judge
     assert {d for r in by_mode["vector"].ranked for d in r.docs} <= set(photo_set.documents)
 
 
-def test_cli_refuses_an_unknown_set(tmp_path: Path) -> None:
+def test_bench_eval_refuses_an_unknown_set(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.eval import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--set", "nope"])
+    assert stopped.value.code == 2 and "nope" in capsys.readouterr().err
+
+
+def test_cli_scores_a_users_judged_queries(client: Client, tmp_path: Path) -> None:
+    """`mmsearch eval FILE -c C` on an ingested collection: right answers score, wrong don't."""
+    import json
+
     from click.testing import CliRunner
 
     from mmsearch.cli import cli
 
-    outcome = CliRunner().invoke(cli, ["eval", "--set", "nope", "--out", str(tmp_path / "r")])
-    assert outcome.exit_code != 0 and "nope" in outcome.output
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tea.txt").write_text("Brew green tea at 80 degrees for two minutes.")
+    (docs / "bikes.txt").write_text("Oil the bicycle chain every few hundred kilometres.")
+    client.ingest([docs], collection="judged")
+    tea, bikes = str(docs / "tea.txt"), str(docs / "bikes.txt")
+    right = tmp_path / "right.jsonl"
+    right.write_text(
+        json.dumps({"query": "how hot should the water be for tea", "relevant": [tea]})
+        + "\n"
+        + json.dumps({"id": "b", "query": "maintaining my bike", "relevant": [{"uri": bikes}]})
+    )
+    wrong = tmp_path / "wrong.jsonl"
+    tea_query = "how hot should the water be for tea"
+    wrong.write_text(json.dumps({"query": tea_query, "relevant": [bikes]}))
+
+    def mrr(path: Path) -> float:
+        out = tmp_path / f"{path.stem}.json"
+        args = ["eval", str(path), "-c", "judged", "--out", str(out)]
+        outcome = CliRunner().invoke(cli, args, env={"MMSEARCH_DATABASE_URL": client.db.dsn})
+        assert outcome.exit_code == 0, outcome.output
+        modes = {m["mode"]: m["metrics"] for m in json.loads(out.read_text())["sets"][0]["modes"]}
+        assert set(modes) == {"keyword", "vector", "hybrid"}
+        return modes["hybrid"]["MRR"]
+
+    assert mrr(right) == 1.0
+    assert mrr(wrong) < 1.0
+
+
+def test_a_malformed_judged_line_is_a_one_line_error(tmp_path: Path) -> None:
+    from mmsearch.errors import UserError
+    from mmsearch.eval.judged import load_queries
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "a", "relevant": ["x"]}\n{"query": "b"}\n')
+    with pytest.raises(UserError, match=r"bad\.jsonl line 2"):
+        load_queries(bad, "c")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mmsearch.eval.judged import DataUnavailable, JudgedSet
-from mmsearch.eval.sets import sounds, speech
+from bench.evalsets import sounds, speech
+from bench.evalsets.fetch import DataUnavailable
+from mmsearch.eval.judged import JudgedSet
 from tests.avmedia import CACHE
 
 EVAL_CACHE = CACHE / "eval"

@@ -13,8 +13,9 @@ import av
 import numpy as np
 import pytest
 
-from mmsearch.eval.judged import DataUnavailable, JudgedSet
-from mmsearch.eval.sets import lee, video
+from bench.evalsets import lee, video
+from bench.evalsets.fetch import DataUnavailable
+from mmsearch.eval.judged import JudgedSet
 from tests.avmedia import CACHE
 
 EVAL_CACHE = CACHE / "eval"

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from psycopg import sql
 
+from bench.synthetic import build_index, bulk_load, clustered
 from mmsearch.db.engine import Database
-from mmsearch.eval.synthetic import build_index, bulk_load, clustered
 from mmsearch.query.builder import SearchRequest, VectorLeg, build
 from mmsearch.query.expression import parse
 from mmsearch.query.filters import Filters

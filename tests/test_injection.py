@@ -92,7 +92,7 @@ def has_nul(*values: Any) -> bool:
 def tclient(client: Client) -> Client:
     """The module client with only the `text` space: each ingest loads one small model."""
     settings_ = replace(client.settings, spaces=(SpaceSpec("text", "sentence-transformers"),))
-    text_only = Client(client.db, settings_, embedders=client._embedders)
+    text_only = Client(client.db, settings_)
     text_only.register_spaces(["text"])
     return text_only
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.media import write_wav
 from mmsearch.client import Client
-from mmsearch.eval.synth import write_wav
 
 pytestmark = pytest.mark.model
 
@@ -32,7 +32,7 @@ def folder(tmp_path: Path) -> Path:
 
 def limited(client: Client, **limits: int) -> Client:
     settings = dataclasses.replace(client.settings, **limits)
-    return Client(client.db, settings, embedders=client._embedders)
+    return Client(client.db, settings)
 
 
 def failures(report) -> dict[str, str]:

@@ -146,7 +146,7 @@ def vec_text(v: np.ndarray) -> str:
 def tclient(client: Client) -> Client:
     """The module client with only the `text` space configured: one model, fast ingests."""
     settings = replace(client.settings, spaces=(SpaceSpec("text", "sentence-transformers"),))
-    text_only = Client(client.db, settings, embedders=client._embedders)
+    text_only = Client(client.db, settings)
     text_only.register_spaces(["text"])
     return text_only
 

@@ -12,7 +12,10 @@ trap 'MMSEARCH_HOME="$work/home" "$work/venv/bin/mmsearch" db stop >/dev/null 2>
 pip="$work/venv/bin/pip"
 "$pip" install -q --upgrade pip
 "$pip" install -q torch==2.13.0
-"$pip" wheel -q --no-deps -w "$work/dist" "$here"
+# Build from a copy of the tracked files: a stale build/ in the checkout never leaks in.
+mkdir -p "$work/src"
+git -C "$here" ls-files -z | (cd "$here" && tar --null -T - -cf -) | tar -x -C "$work/src"
+"$pip" wheel -q --no-deps -w "$work/dist" "$work/src"
 "$pip" install -q "$work"/dist/mmsearch-*.whl
 "$pip" install -q --no-deps aisfx==0.1.2
 

@@ -92,7 +92,8 @@ def search_command(
             from mmsearch.query.search import explain as explain_sql
             from mmsearch.query.search import plan
 
-            click.echo(explain_sql(client, plan(client, subject, **options)), err=True)
+            request = plan(client.db, client.embedders, client._subject(subject), **options)
+            click.echo(explain_sql(client.db, request), err=True)
         hits = client.search(subject, **options)
     for rank, hit in enumerate(hits, 1):
         if as_json:

@@ -33,7 +33,6 @@ from mmsearch.embed.efficientnet import MODEL_NAME, shared_classifier
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from mmsearch.embed.sentence_transformer import SentenceTransformerEmbedder
 
 RECIPE_VERSION = "v1"
 WORDNET_FILE = Path(__file__).with_name("imagenet_wordnet.json")
@@ -94,7 +93,7 @@ class LabelTextCache:
     SHA-1 so the file holds no long strings.
     """
 
-    def __init__(self, text_model: SentenceTransformerEmbedder, cache_dir: Path | None) -> None:
+    def __init__(self, text_model: Embedder, cache_dir: Path | None) -> None:
         self._model = text_model
         key = hashlib.sha256(f"{text_model.model_id}@{text_model.revision}".encode()).hexdigest()
         self._path = cache_dir / f"label-texts-{key[:12]}.npz" if cache_dir else None
@@ -128,12 +127,11 @@ class LabelTextCache:
         os.replace(tmp, self._path)
 
 
-@cache
-def _text_model() -> SentenceTransformerEmbedder:
-    """The packaged MiniLM, shared by every ConSE space in the process."""
-    from mmsearch.embed.sentence_transformer import SentenceTransformerEmbedder
+def _text_model() -> Embedder:
+    """The packaged MiniLM: the same instance as a default `text` space in the process."""
+    from mmsearch.embed.registry import shared_embedder
 
-    return SentenceTransformerEmbedder()
+    return shared_embedder("sentence-transformers")
 
 
 @cache

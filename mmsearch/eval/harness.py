@@ -76,8 +76,13 @@ class SetResult:
     modes: list[ModeResult]
 
 
-def evaluate(client: Client, judged: JudgedSet) -> SetResult:
-    """Ingest the set's documents into a collection named after it, then run every query."""
+def evaluate(
+    client: Client, judged: JudgedSet, *, principals: list[str] | None = None
+) -> SetResult:
+    """Ingest the set's documents (unless it reuses a collection), then run every query.
+
+    Searches run as `principals`, so judged queries see what that caller may see.
+    """
     ingest: dict[str, Any] = {"reuses": judged.reuses}
     if judged.reuses is None:
         report = client.ingest(sorted(judged.documents.values()), collection=judged.name)
@@ -87,19 +92,21 @@ def evaluate(client: Client, judged: JudgedSet) -> SetResult:
             "failed": report.failed,
             "errors": report.errors,
         }
-    modes = [_run_mode(client, judged, mode) for mode in judged.modes]
+    modes = [_run_mode(client, judged, mode, principals or []) for mode in judged.modes]
     return SetResult(
         judged.name, judged.description, len(judged.documents), len(judged.queries), ingest, modes
     )
 
 
-def _run_mode(client: Client, judged: JudgedSet, mode: Mode) -> ModeResult:
+def _run_mode(client: Client, judged: JudgedSet, mode: Mode, principals: list[str]) -> ModeResult:
     ranked = []
     for query in judged.queries:
         subject: str | Path = query.example if query.example is not None else query.text or ""
         started = time.perf_counter()
-        hits = client.search(subject, collection=judged.collection, mode=mode, k=K)
-        ranked.append(_ranked(query, hits, time.perf_counter() - started))
+        hits = client.search(
+            subject, collection=judged.collection, mode=mode, k=K, principals=principals
+        )
+        ranked.append(_ranked(judged, query, hits, time.perf_counter() - started))
     return ModeResult(
         mode,
         score(judged.queries, ranked),
@@ -109,12 +116,12 @@ def _run_mode(client: Client, judged: JudgedSet, mode: Mode) -> ModeResult:
     )
 
 
-def _ranked(query: Query, hits: list[Hit], seconds: float) -> RankedQuery:
+def _ranked(judged: JudgedSet, query: Query, hits: list[Hit], seconds: float) -> RankedQuery:
     label = query.text if query.text is not None else f"like {query.example.name}"  # type: ignore[union-attr]
     return RankedQuery(
         query.qid,
         label,
-        [Path(hit.uri).stem for hit in hits],
+        [judged.doc_id(hit.uri) for hit in hits],
         [hit.start_s for hit in hits],
         [hit.end_s for hit in hits],
         seconds,

@@ -1,25 +1,25 @@
-"""The shape of a judged query set: documents to ingest, queries, and what is relevant.
+"""The shape of a judged query set: documents, queries, and what is relevant.
 
-Every set is built by a script from data other people made and labelled. Documents are
-files under opaque names (`<doc id><suffix>`, the id never derived from the original
-name), so a file name cannot leak the answer; a query is a text or an example file.
+Two kinds exist. A user's own judged queries (`load_queries`, a JSON-lines file) name
+relevant records by `uri` in a collection that is already ingested. The built-in sets of
+`bench.evalsets` ship their documents as files under opaque names (`<doc id><suffix>`, the id
+never derived from the original name, so a file name cannot leak the answer), ingested first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from mmsearch.errors import UserError
 
 Mode = Literal["keyword", "vector", "hybrid"]
 TEXT_MODES: tuple[Mode, ...] = ("keyword", "vector", "hybrid")
 #: a query by example (a file) has no words for a keyword leg
 EXAMPLE_MODES: tuple[Mode, ...] = ("vector",)
-
-
-class DataUnavailable(RuntimeError):
-    """A set's source (a Debian package, a wheel) cannot be fetched on this machine."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,16 @@ class JudgedSet:
     #: ingesting them again
     reuses: str | None = None
 
+    #: relevant documents are named by the hit's uri (a user's file), not by the file stem
+    by_uri: bool = False
+
     @property
     def collection(self) -> str:
         return self.reuses or self.name
+
+    def doc_id(self, uri: str) -> str:
+        """The id under which a hit's record is judged."""
+        return uri if self.by_uri else Path(uri).stem
 
 
 def opaque_id(prefix: str, content: bytes) -> str:
@@ -71,3 +78,54 @@ def opaque_id(prefix: str, content: bytes) -> str:
 
 def query_id(text: str) -> str:
     return "q-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def load_queries(path: Path, collection: str) -> JudgedSet:
+    """A user's judged queries over an ingested collection, from a JSON-lines file.
+
+    One object per line: `{"query": TEXT}` or `{"like": FILE}` (query by example), an
+    optional `"id"`, and `"relevant"`: uris, or objects `{"uri", "grade", "start_s",
+    "end_s"}` (grade 1 by default; the span, for audio and video, is where the answer is).
+    A malformed line is a one-line error naming the line.
+    """
+    queries: list[Query] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            queries.append(_query(json.loads(line), number))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"{path.name} line {number}: {exc}") from None
+    if not queries:
+        raise UserError(f"{path.name} holds no judged queries")
+    text_only = all(q.example is None for q in queries)
+    return JudgedSet(
+        name=collection,
+        description=f"judged queries from {path.name}",
+        documents={},
+        queries=queries,
+        modes=TEXT_MODES if text_only else EXAMPLE_MODES,
+        reuses=collection,
+        by_uri=True,
+    )
+
+
+def _query(item: dict[str, Any], number: int) -> Query:
+    if not isinstance(item, dict) or ("query" in item) == ("like" in item):
+        raise ValueError('each line needs exactly one of "query" and "like"')
+    relevant = tuple(_judgment(j) for j in item.get("relevant") or ())
+    if not relevant:
+        raise ValueError('"relevant" names no document')
+    qid = str(item.get("id") or f"q{number}")
+    if "like" in item:
+        return Query(qid, relevant, example=Path(str(item["like"])))
+    return Query(qid, relevant, text=str(item["query"]))
+
+
+def _judgment(item: str | dict[str, Any]) -> Judgment:
+    if isinstance(item, str):
+        return Judgment(item)
+    span = None
+    if item.get("start_s") is not None:
+        span = (float(item["start_s"]), float(item.get("end_s", item["start_s"])))
+    return Judgment(str(item["uri"]), int(item.get("grade", 1)), span)

@@ -8,21 +8,27 @@ from typing import TYPE_CHECKING, Any
 from mmsearch.ingest.types import Extracted, ExtractError
 
 if TYPE_CHECKING:
-    from mmsearch.client import Client
+    from mmsearch.config import Settings
+    from mmsearch.embed.registry import Embedders
     from mmsearch.ingest.detect import Detected
 
 
 class Extractors:
-    """Dispatch to the modality extractors; OCR and the chunker are built once per run."""
+    """Dispatch to the modality extractors; OCR, transcriber and chunker are built once.
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    Needs the settings (limits, transcriber, where thumbnails go) and the embedders only to
+    size text chunks for the text model and to know whether any space embeds sound.
+    """
+
+    def __init__(self, settings: Settings, embedders: Embedders) -> None:
+        self.settings = settings
+        self.embedders = embedders
         self._ocr: Any = None
         self._chunker: Any = None
         self._transcriber: Any = None
 
     def extract(self, path: Path, detected: Detected, sha256: str = "") -> Extracted:
-        settings = self.client.settings
+        settings = self.settings
         if detected.media_type == "text":
             from mmsearch.ingest.text import extract_text
 
@@ -45,18 +51,14 @@ class Extractors:
     @property
     def window_s(self) -> float | None:
         """Sound windows only pay off when some space embeds audio."""
-        takes_audio = any(
-            self.client.embedder(spec.name).supports("audio")
-            for spec in self.client.settings.spaces
-        )
-        return 10.0 if takes_audio else None
+        return 10.0 if self.embedders.supporting("audio") else None
 
     @property
     def transcriber(self) -> Any:
         if self._transcriber is None:
             from mmsearch.ingest.transcribe import Transcriber
 
-            self._transcriber = Transcriber(**self.client.settings.transcriber)
+            self._transcriber = Transcriber(**self.settings.transcriber)
         return self._transcriber
 
     @property
@@ -72,7 +74,8 @@ class Extractors:
         if self._chunker is None:
             from mmsearch.ingest.chunking import Chunker
 
-            text = self.client.embedder("text")
+            # sized for the text space's model; without one, words stand in for tokens
+            text = self.embedders.get("text") if "text" in self.embedders.names() else None
             counter = getattr(text, "count_tokens", None) or (lambda s: len(s.split()))
             limit = min(getattr(text, "max_tokens", 256), 256)
             self._chunker = Chunker(counter, max_tokens=limit - 16, overlap_tokens=32)
@@ -93,3 +96,19 @@ def check_duration(path: Path, limit_s: float) -> None:
 
 def _span(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def extract_query_file(path: Path, extractors: Extractors) -> Extracted:
+    """Decode a query-by-example file like an ingested one; problems are one-line user errors."""
+    from mmsearch.errors import UserError
+    from mmsearch.ingest.detect import detect
+
+    if not path.is_file():
+        raise UserError(f"query file not found: {path}")
+    detected = detect(path)
+    if detected is None:
+        raise UserError(f"cannot search by {path.name}: unsupported file type")
+    try:
+        return extractors.extract(path, detected)
+    except ExtractError as exc:
+        raise UserError(f"cannot read query file {path.name}: {exc}") from None

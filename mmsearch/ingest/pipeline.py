@@ -28,9 +28,12 @@ from mmsearch.ingest.extract import Extractors
 from mmsearch.ingest.files import Candidate, sha256_of, walk
 from mmsearch.ingest.store import Target, write_record
 from mmsearch.ingest.types import Extracted, ExtractError, one_line
+from mmsearch.spaces import register_configured
 
 if TYPE_CHECKING:
-    from mmsearch.client import Client
+    from mmsearch.config import Settings
+    from mmsearch.db.engine import Database
+    from mmsearch.embed.registry import Embedders
     from mmsearch.spaces import Space
 
 Outcome = Literal["ingested", "updated", "unchanged", "skipped", "failed"]
@@ -100,10 +103,12 @@ class _Job:
 
 
 class Pipeline:
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.db = client.db
-        self.settings = client.settings
+    """Ingest files into one database with the configured spaces' embedders."""
+
+    def __init__(self, db: Database, embedders: Embedders, settings: Settings) -> None:
+        self.db = db
+        self.embedders = embedders
+        self.settings = settings
         self._extractors: Extractors | None = None
 
     def run(
@@ -124,8 +129,8 @@ class Pipeline:
         refuse_nul({"tags": tags, "metadata": metadata})
         target = Target(self._collection_id(collection), tags, metadata, validate_principals(acl))
         candidates = list(walk(paths, recursive=recursive))
-        spaces = {s.name: s for s in self.client.register_spaces()}
-        self._extractors = Extractors(self.client)
+        spaces = register_configured(self.db, self.embedders)
+        self._extractors = Extractors(self.settings, self.embedders)
         bar = _progress_bar(len(candidates), enabled=progress)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsearch-extract") as pool:
             groups = [candidates[i : i + GROUP_SIZE] for i in range(len(candidates))[::GROUP_SIZE]]
@@ -245,7 +250,7 @@ class Pipeline:
     def _embed(self, jobs: list[_Job], spaces: dict[str, Space]) -> None:
         segments = [(job, i, seg) for job in jobs for i, seg in enumerate(job.extracted.segments)]
         for name in spaces:
-            embedder = self.client.embedder(name)
+            embedder = self.embedders.get(name)
             vectors: list[np.ndarray | None] = [None] * len(segments)
             for index, vector in embed_segments(embedder, [s for _, _, s in segments]):
                 vectors[index] = vector

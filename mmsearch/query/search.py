@@ -12,12 +12,14 @@ from psycopg.rows import dict_row
 from mmsearch.errors import UserError
 from mmsearch.query.builder import KeywordLeg, Leg, SearchRequest, VectorLeg, build
 from mmsearch.query.filters import Filters
+from mmsearch.spaces import list_spaces
 
 if TYPE_CHECKING:
     import psycopg
 
-    from mmsearch.client import Client
+    from mmsearch.db.engine import Database
     from mmsearch.embed.base import Modality
+    from mmsearch.embed.registry import Embedders
     from mmsearch.ingest.types import Extracted
     from mmsearch.spaces import Space
 
@@ -49,8 +51,9 @@ class Hit:
 
 
 def plan(
-    client: Client,
-    query: str | Path | int,
+    db: Database,
+    embedders: Embedders,
+    query: str | Extracted | int,
     *,
     collection: str | list[str] | None = None,
     media_types: list[str] | None = None,
@@ -89,20 +92,23 @@ def plan(
         filters = filters.also(parse(filter))
     weights = weights or {}
     principals = principals or []
-    spaces = {s.name: s for s in client.spaces()}
-    configured = [s.name for s in client.settings.spaces if s.name in spaces]
+    with db.transaction() as conn:
+        spaces = {s.name: s for s in list_spaces(conn)}
+    configured = [name for name in embedders.names() if name in spaces]
     exclude: int | None = None
     text: str | None = None
     vectors: dict[str, np.ndarray] = {}
     if isinstance(query, int):
         exclude = query
-        vectors = _segment_vectors(client, query, [spaces[n] for n in configured], principals)
+        vectors = _segment_vectors(db, query, [spaces[n] for n in configured], principals)
         mode = "vector"
     elif isinstance(query, Path):
-        extracted = _extract_query_file(client, query)
+        raise TypeError("decode a query file first (mmsearch.ingest.extract.extract_query_file)")
+    elif not isinstance(query, str):  # an example, decoded
+        extracted = query
         text = _query_text(extracted) if extracted.media_type == "text" else None
         if mode != "keyword":
-            vectors = _encode_example(client, extracted, configured)
+            vectors = _encode_example(embedders, extracted, configured)
     else:
         text = query.strip()
         if not text:
@@ -110,7 +116,7 @@ def plan(
         if "\x00" in text:  # PostgreSQL text cannot hold it, and no content contains it
             raise UserError("the query contains a NUL character")
         if mode != "keyword":
-            vectors = _encode_text(client, text, configured)
+            vectors = _encode_text(embedders, text, configured)
     # The floors registered with each space (as the SQL functions use them); "more like this
     # segment" compares stored vectors with each other and takes the plain nearest.
     floors = {} if isinstance(query, int) else {n: spaces[n].min_similarity for n in vectors}
@@ -135,16 +141,17 @@ def plan(
 
 
 def search(
-    client: Client,
-    query: str | Path | int,
+    db: Database,
+    embedders: Embedders,
+    query: str | Extracted | int,
     *,
     principals: list[str] | None = None,
     ef_search: int | None = None,
     **options: Any,
 ) -> list[Hit]:
     """Search as `principals` (RLS decides visibility); options as `plan`; see `Client.search`."""
-    request = plan(client, query, principals=principals, **options)
-    with client.db.reader(principals or []) as conn:
+    request = plan(db, embedders, query, principals=principals, **options)
+    with db.reader(principals or []) as conn:
         rows = run(conn, request, ef_search=ef_search)
     return [_hit(row) for row in rows]
 
@@ -174,10 +181,10 @@ def run(
         return cur.fetchall()
 
 
-def explain(client: Client, request: SearchRequest) -> str:
+def explain(db: Database, request: SearchRequest) -> str:
     """The SQL of a request and its parameters, for humans (`--explain`); vectors abridged."""
     statement, params = build(request)
-    with client.db.reader() as conn:
+    with db.reader() as conn:
         text = statement.as_string(conn)
     shown = {
         name: f"<{len(value)}-d vector>" if isinstance(value, np.ndarray) else value
@@ -206,24 +213,29 @@ def _hit(row: dict[str, Any]) -> Hit:
     )
 
 
-def _encode_text(client: Client, text: str, names: list[str]) -> dict[str, np.ndarray]:
+def _encode_text(embedders: Embedders, text: str, names: list[str]) -> dict[str, np.ndarray]:
+    """Only the spaces that take a typed query load their models."""
+    takes_text = set(embedders.supporting("text", query=True))
     return {
-        name: client.embedder(name).encode_texts([text], query=True)[0]
+        name: embedders.get(name).encode_texts([text], query=True)[0]
         for name in names
-        if client.embedder(name).supports("text", query=True)
+        if name in takes_text
     }
 
 
-def _encode_example(client: Client, extracted: Extracted, names: list[str]) -> dict[str, Any]:
+def _encode_example(
+    embedders: Embedders, extracted: Extracted, names: list[str]
+) -> dict[str, Any]:
     """Query by example: every space that takes the example's modality as a query."""
     from mmsearch.ingest.embedding import embed_segments
 
     modality: Modality = extracted.media_type
+    takes_it = set(embedders.supporting(modality, query=True))
     out: dict[str, np.ndarray] = {}
     for name in names:
-        embedder = client.embedder(name)
-        if not embedder.supports(modality, query=True):
+        if name not in takes_it:
             continue
+        embedder = embedders.get(name)
         vectors = [v for _, v in embed_segments(embedder, extracted.segments)]
         if vectors:
             from mmsearch.embed.base import normalize
@@ -236,30 +248,14 @@ def _query_text(extracted: Extracted) -> str:
     return " ".join(s.content or "" for s in extracted.segments)[:2000]
 
 
-def _extract_query_file(client: Client, path: Path) -> Extracted:
-    from mmsearch.ingest.detect import detect
-    from mmsearch.ingest.extract import Extractors
-    from mmsearch.ingest.types import ExtractError
-
-    if not path.is_file():
-        raise UserError(f"query file not found: {path}")
-    detected = detect(path)
-    if detected is None:
-        raise UserError(f"cannot search by {path.name}: unsupported file type")
-    try:
-        return Extractors(client).extract(path, detected)
-    except ExtractError as exc:
-        raise UserError(f"cannot read query file {path.name}: {exc}") from None
-
-
 def _segment_vectors(
-    client: Client, segment_id: int, spaces: list[Space], principals: list[str]
+    db: Database, segment_id: int, spaces: list[Space], principals: list[str]
 ) -> dict[str, np.ndarray]:
     """The stored vectors of a segment the caller may see ("more like this")."""
     from psycopg import sql
 
     columns = sql.SQL(", ").join(sql.Identifier(s.column_name) for s in spaces)
-    with client.db.reader(principals) as conn:
+    with db.reader(principals) as conn:
         row = conn.execute(
             sql.SQL("SELECT {} FROM mmsearch.segment WHERE id = %s").format(columns),
             (segment_id,),

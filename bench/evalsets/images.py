@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mmsearch.eval import image_queries
+from bench.evalsets import image_queries
 from mmsearch.eval.judged import EXAMPLE_MODES, JudgedSet, Judgment, Query, query_id
 
 

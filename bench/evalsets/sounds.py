@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsearch.eval.fetch import debian_package
+from bench.evalsets.fetch import debian_package
+from bench.media import write_wav
 from mmsearch.eval.judged import (
     EXAMPLE_MODES,
     JudgedSet,
@@ -26,7 +27,6 @@ from mmsearch.eval.judged import (
     opaque_id,
     query_id,
 )
-from mmsearch.eval.synth import write_wav
 from mmsearch.ingest.media import audio_blocks, probe
 
 SOUND_SOUND = "sound-sound"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsearch.eval.fetch import debian_package
+from bench.evalsets.fetch import debian_package
 from mmsearch.eval.judged import JudgedSet, Judgment, Query, opaque_id, query_id
 
 NAME = "text-speech"

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps
 
-from mmsearch.eval.fetch import debian_package
+from bench.evalsets.fetch import debian_package
 
 Split = Literal["tune", "heldout"]
 

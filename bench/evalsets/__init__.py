@@ -10,7 +10,7 @@ from mmsearch.eval.judged import JudgedSet
 
 Builder = Callable[..., list[JudgedSet]]
 
-#: group → module under mmsearch.eval.sets with `build(cache, *, quick) -> list[JudgedSet]`
+#: group → module under bench.evalsets with `build(cache, *, quick) -> list[JudgedSet]`
 GROUPS = ("images", "speech", "sounds", "video")
 #: the text-similarity check: not a retrieval set, it needs only the text space
 LEE = "lee"
@@ -21,7 +21,7 @@ def builder(group: str) -> Builder:
     """The group's `build`, imported only when asked for (each pulls its own libraries)."""
     if group not in GROUPS:
         raise KeyError(f"unknown evaluation set {group!r}: choose from {', '.join(GROUPS)}")
-    return importlib.import_module(f"mmsearch.eval.sets.{group}").build
+    return importlib.import_module(f"bench.evalsets.{group}").build
 
 
 def build(group: str, cache: Path, *, quick: bool) -> list[JudgedSet]:

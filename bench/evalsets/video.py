@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmsearch.eval.fetch import debian_package, pypi_wheel
+from bench.evalsets.fetch import debian_package, pypi_wheel
+from bench.media import write_video
 from mmsearch.eval.judged import JudgedSet, Judgment, Query, opaque_id, query_id
-from mmsearch.eval.synth import write_video
 
 if TYPE_CHECKING:
     from av import VideoFrame

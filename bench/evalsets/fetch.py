@@ -13,7 +13,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from mmsearch.eval.judged import DataUnavailable
+
+class DataUnavailable(RuntimeError):
+    """A set's source (a Debian package, a wheel) cannot be fetched on this machine."""
 
 
 def debian_package(package: str, cache: Path, *, under: str = "") -> Path:

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmsearch.eval.fetch import pypi_wheel
-from mmsearch.eval.judged import DataUnavailable
+from bench.evalsets.fetch import DataUnavailable, pypi_wheel
 
 if TYPE_CHECKING:
     from mmsearch.embed.base import Embedder
