@@ -1,7 +1,7 @@
 """Evaluate the offline image spaces on real photos with human-written, judged queries.
 
 Text→image: each ConSE recipe in VARIANTS ranks the whole corpus for every query of
-`mmsearch.eval.image_queries` by brute-force cosine (this measures the space, not the
+`bench.evalsets.image_queries` by brute-force cosine (this measures the space, not the
 database). Reported per split: hit@1 and hit@5 (the share of queries with a relevant image
 in the top 1 / 5, "recall@k" in the image-retrieval literature), recall@5 (the share of all
 relevant images found in the top 5) and MRR, computed with ir-measures.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,10 @@ class SpaceSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-#: The offline defaults (MODELS.md): MiniLM for text (chunks, transcripts, OCR), ConSE
-#: (EfficientNet-Lite2 labels into the MiniLM space) so typed queries reach images and video
-#: shots, the classifier's penultimate features for image→image similarity, and the aisfx
-#: sound-effects CNN for "more like this sound".
+#: The offline defaults (models that ship inside pip packages): MiniLM for text (chunks,
+#: transcripts, OCR), ConSE (EfficientNet-Lite2 labels into the MiniLM space) so typed queries
+#: reach images and video shots, the classifier's penultimate features for image→image
+#: similarity, and the aisfx sound-effects CNN for "more like this sound".
 DEFAULT_SPACES: tuple[SpaceSpec, ...] = (
     SpaceSpec("text", "sentence-transformers"),
     SpaceSpec("image", "conse"),
@@ -71,27 +71,28 @@ class Settings:
         url = (
             database_url or os.environ.get("MMSEARCH_DATABASE_URL") or file_conf.get("database_url")
         )
+        limits = {
+            f.name: _int_setting(f"MMSEARCH_{f.name.upper()}", file_conf.get(f.name, f.default))
+            for f in fields(cls)
+            if f.name in LIMIT_NAMES
+        }
         return cls(
             home=home.resolve(),
             database_url=url or None,
             spaces=_space_specs(file_conf.get("spaces", {})),
-            max_file_bytes=_int_setting(
-                "MMSEARCH_MAX_FILE_BYTES", file_conf.get("max_file_bytes", 2 << 30)
-            ),
-            max_image_pixels=_int_setting(
-                "MMSEARCH_MAX_IMAGE_PIXELS", file_conf.get("max_image_pixels", 80_000_000)
-            ),
-            max_duration_s=_int_setting(
-                "MMSEARCH_MAX_DURATION_S", file_conf.get("max_duration_s", 6 * 3600)
-            ),
-            max_file_seconds=_int_setting(
-                "MMSEARCH_MAX_FILE_SECONDS", file_conf.get("max_file_seconds", 1800)
-            ),
-            max_memory_mb=_int_setting(
-                "MMSEARCH_MAX_MEMORY_MB", file_conf.get("max_memory_mb", 16 * 1024)
-            ),
             transcriber=_transcriber_options(file_conf.get("transcriber", {})),
+            **limits,
         )
+
+
+#: the per-file limits: each is MMSEARCH_<NAME> in the environment or <name> in config.toml
+LIMIT_NAMES = (
+    "max_file_bytes",
+    "max_image_pixels",
+    "max_duration_s",
+    "max_file_seconds",
+    "max_memory_mb",
+)
 
 
 def _int_setting(env: str, default: Any) -> int:

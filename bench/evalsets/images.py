@@ -1,6 +1,6 @@
 """Photos: text→image (written descriptions) and image→image (edited copies of each photo).
 
-The corpus and the text queries are `mmsearch.eval.image_queries`; the image→image queries
+The corpus and the text queries are `bench.evalsets.image_queries`; the image→image queries
 are each photo put through one of `EDITS` (taken in turn), whose only relevant image is the
 original. Quick runs use only the photos that ship with scikit-image and scikit-learn.
 """

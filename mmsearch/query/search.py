@@ -223,9 +223,7 @@ def _encode_text(embedders: Embedders, text: str, names: list[str]) -> dict[str,
     }
 
 
-def _encode_example(
-    embedders: Embedders, extracted: Extracted, names: list[str]
-) -> dict[str, Any]:
+def _encode_example(embedders: Embedders, extracted: Extracted, names: list[str]) -> dict[str, Any]:
     """Query by example: every space that takes the example's modality as a query."""
     from mmsearch.ingest.embedding import embed_segments
 
