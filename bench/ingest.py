@@ -442,11 +442,12 @@ def long_recording(cache: Path, folder: Path, minutes: int) -> dict[str, Any]:
 def scratch_client(maintenance: str, settings: Settings) -> Iterator[Client]:
     """A client on a fresh scratch database (the loaded models are shared per process)."""
     from bench.scratch import scratch_database
-    from mmsearch.client import Client, ensure_schema
+    from mmsearch.client import Client
     from mmsearch.db.engine import Database
+    from mmsearch.db.schema import ensure
 
     with scratch_database(maintenance, "mmsearch_bench") as dsn:
-        ensure_schema(dsn)
+        ensure(dsn)
         client = Client(Database(dsn), dataclasses.replace(settings, database_url=dsn))
         try:
             yield client

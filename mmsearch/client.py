@@ -40,12 +40,12 @@ class Client:
     ) -> Client:
         """Connect to `dsn`, else `MMSEARCH_DATABASE_URL`, else the embedded server.
 
-        With `upgrade` (the default) a missing or older schema is brought to head first.
+        With `upgrade` (the default) a missing or older schema is brought to head first;
+        without it, such a database raises `SchemaMissing` (run `mmsearch init`).
         """
         settings = Settings.load(home=Path(home) if home else None, database_url=dsn)
         url = resolve_dsn(settings)
-        if upgrade:
-            ensure_schema(url)
+        schema.ensure(url, migrate=upgrade)
         return cls(Database(url), settings)
 
     def close(self) -> None:
@@ -109,15 +109,3 @@ class Client:
         from mmsearch.ingest.extract import Extractors, extract_query_file
 
         return extract_query_file(query, Extractors(self.settings, self.embedders))
-
-
-def ensure_schema(dsn: str) -> None:
-    """Upgrade to head unless the database is already there (cheap when it is)."""
-    engine = schema.engine_for(dsn)
-    try:
-        with engine.connect() as conn:
-            current = schema.current_revision(conn)
-    finally:
-        engine.dispose()
-    if current != schema.head_revision():
-        schema.upgrade(dsn)

@@ -121,3 +121,18 @@ def test_orm_models_match_catalog(dsn: str) -> None:
             }
             vector_columns = {c for c in columns if c.endswith("_vec")}
             assert {c.name for c in table.columns} == columns - vector_columns, table.name
+
+
+def test_connect_without_upgrade_refuses_a_database_without_the_schema(
+    server_dsn: str,
+) -> None:
+    from mmsearch.client import Client
+    from mmsearch.errors import SchemaMissing
+    from tests.conftest import drop_database, new_database
+
+    bare = new_database(server_dsn, "noschema")
+    try:
+        with pytest.raises(SchemaMissing, match="run mmsearch init"):
+            Client.connect(bare, upgrade=False)
+    finally:
+        drop_database(server_dsn, bare)

@@ -102,6 +102,25 @@ def head_revision() -> str:
     return head
 
 
+def ensure(dsn: str, *, migrate: bool = True) -> None:
+    """Bring the schema to head (cheap when it is there), or with `migrate=False` refuse
+    a database that is not at head with `SchemaMissing`."""
+    from mmsearch.errors import SchemaMissing
+
+    engine = engine_for(dsn)
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+    finally:
+        engine.dispose()
+    if current == head_revision():
+        return
+    if not migrate:
+        found = "no mmsearch schema" if current is None else f"schema revision {current}"
+        raise SchemaMissing(f"the database has {found}, not {head_revision()}: run mmsearch init")
+    upgrade(dsn)
+
+
 def current_revision(connection: Connection) -> str | None:
     exists = connection.execute(
         text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"public.{VERSION_TABLE}"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,16 @@ CAPTION_CHARS = 200
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
+@dataclass
+class Decoded:
+    """A decoded picture: RGB (at most `max_side` on its longest side) and its facts."""
+
+    rgb: Image
+    width: int
+    height: int
+    metadata: dict[str, Any]
+
+
 def extract_image(
     path: str | os.PathLike[str],
     detected: Detected,
@@ -46,9 +57,26 @@ def extract_image(
     `ocr=None` skips text recognition. `width`/`height` are the original, upright size; the
     segment's image is at most `max_side` pixels on its longest side.
     """
+    path = Path(path)
+    decoded = decode_image(path, max_pixels=max_pixels, max_side=max_side)
+    segments = [SegmentDraft(kind="image", images=[decoded.rgb])]
+    if ocr is not None:
+        segments += _text_segments(decoded.rgb, ocr, segments[0])
+    return Extracted(
+        media_type="image",
+        mime=detected.mime,
+        title=path.stem,
+        segments=segments,
+        width=decoded.width,
+        height=decoded.height,
+        metadata=decoded.metadata,
+    )
+
+
+def decode_image(path: Path, *, max_pixels: int, max_side: int) -> Decoded:
+    """Open, check the size from the header, decode, orient and flatten one picture."""
     from PIL import Image, ImageOps
 
-    path = Path(path)
     try:
         with warnings.catch_warnings():  # our own max_pixels check below decides, quietly
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -80,34 +108,23 @@ def extract_image(
             upright = im
         rgb = _to_rgb(upright)
     rgb.thumbnail((max_side, max_side))
-
     metadata: dict[str, Any] = _exif_metadata(exif)
     if frames > 1:
         metadata["frames"] = frames
-    segments = [SegmentDraft(kind="image", images=[rgb])]
-    if ocr is not None:
-        try:
-            result = ocr.read(rgb)
-        except Exception as exc:
-            raise ExtractError(f"text recognition failed: {reason(exc)}", stage="ocr") from exc
-        if _legible(result.text):
-            segments[0].metadata["caption"] = _caption(result.text)
-            segments.append(
-                SegmentDraft(
-                    kind="ocr",
-                    content=result.text,
-                    metadata={"confidence": round(result.confidence, 4)},
-                )
-            )
-    return Extracted(
-        media_type="image",
-        mime=detected.mime,
-        title=path.stem,
-        segments=segments,
-        width=width,
-        height=height,
-        metadata=metadata,
-    )
+    return Decoded(rgb, width, height, metadata)
+
+
+def _text_segments(rgb: Image, ocr: OcrEngine, picture: SegmentDraft) -> list[SegmentDraft]:
+    """An "ocr" segment when the picture holds legible text (its caption goes on `picture`)."""
+    try:
+        result = ocr.read(rgb)
+    except Exception as exc:
+        raise ExtractError(f"text recognition failed: {reason(exc)}", stage="ocr") from exc
+    if not _legible(result.text):
+        return []
+    picture.metadata["caption"] = _caption(result.text)
+    confidence = {"confidence": round(result.confidence, 4)}
+    return [SegmentDraft(kind="ocr", content=result.text, metadata=confidence)]
 
 
 def _to_rgb(im: Image) -> Image:
