@@ -11,7 +11,7 @@ from mmsearch.cli.db import db_group, init_command, status_command
 from mmsearch.cli.eval import eval_command
 from mmsearch.cli.ingest import ingest_command
 from mmsearch.cli.search import search_command
-from mmsearch.errors import UserError
+from mmsearch.errors import UserError, one_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("MMSEARCH_DEBUG"):
             raise
-        message = " ".join(str(exc).split())
-        click.echo(f"internal error: {type(exc).__name__}: {message}", err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {one_line(str(exc))}", err=True)
         sys.exit(2)
     sys.exit(0)

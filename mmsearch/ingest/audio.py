@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmsearch.errors import reason
 from mmsearch.ingest.media import DecodeStats, audio_blocks, probe
 from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft
 
@@ -102,8 +103,7 @@ def transcribe_file(
     except ExtractError:
         raise
     except Exception as exc:
-        reason = " ".join(str(exc).split())[:200]
-        raise ExtractError(f"transcription failed: {reason}", stage="transcribe") from exc
+        raise ExtractError(f"transcription failed: {reason(exc)}", stage="transcribe") from exc
 
 
 def transcript_segments(transcript: Transcript, *, unit_max_s: float) -> list[SegmentDraft]:

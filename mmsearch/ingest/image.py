@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft, reason
+from mmsearch.errors import reason
+from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft
 
 if TYPE_CHECKING:
     from PIL.Image import Exif, Image

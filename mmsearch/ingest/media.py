@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmsearch.errors import one_line
 from mmsearch.ingest import limits
 from mmsearch.ingest.types import ExtractError
 
@@ -292,5 +293,5 @@ def _bad(stats: DecodeStats) -> str:
 
 def _reason(exc: BaseException) -> str:
     """FFmpeg's message without its errno prefix and the quoted path (the row has the path)."""
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", " ".join(str(exc).split()))
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", one_line(str(exc)))
     return text.split(": '")[0][:200] or type(exc).__name__

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from mmsearch.errors import DatabaseUnavailable, UserError
+from mmsearch.errors import DatabaseUnavailable, UserError, one_line
 from mmsearch.ingest import limits
 from mmsearch.ingest.embedding import embed_segments
 from mmsearch.ingest.extract import Extractors
 from mmsearch.ingest.files import Candidate, sha256_of, walk
 from mmsearch.ingest.store import Target, write_record
-from mmsearch.ingest.types import Extracted, ExtractError, one_line
+from mmsearch.ingest.types import Extracted, ExtractError
 from mmsearch.spaces import register_configured
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmsearch.errors import reason
 from mmsearch.ingest import limits
-from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft, reason
+from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode

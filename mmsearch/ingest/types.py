@@ -17,16 +17,6 @@ MediaType = Literal["text", "image", "audio", "video"]
 SegmentKind = Literal["chunk", "image", "window", "shot", "transcript", "ocr"]
 
 
-def one_line(message: str, limit: int = 500) -> str:
-    """A message squeezed onto one line, as stored in `ingest_error` and shown in the CLI."""
-    return " ".join(message.split())[:limit]
-
-
-def reason(exc: BaseException) -> str:
-    """An exception as a short one-line reason (its type name when it has no message)."""
-    return one_line(str(exc), 200) or type(exc).__name__
-
-
 class ExtractError(Exception):
     """A file that cannot be ingested; `stage` names the step that failed (decode, ocr, …).
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmsearch.errors import reason
 from mmsearch.ingest.audio import extract_audio, transcribe_file, transcript_segments
 from mmsearch.ingest.media import DecodeStats, probe, video_frames
 from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft
@@ -274,7 +275,6 @@ class _Reader:
         try:
             result = self.ocr.read(frame.to_image())
         except Exception as exc:
-            reason = " ".join(str(exc).split())[:200]
-            raise ExtractError(f"text recognition failed: {reason}", stage="ocr") from exc
+            raise ExtractError(f"text recognition failed: {reason(exc)}", stage="ocr") from exc
         self._last = (pixels, result.text, result.confidence)
         return result.text, result.confidence
