@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from mmsearch.cli.cluster import cluster_group
 from mmsearch.cli.db import db_group, init_command, status_command
 from mmsearch.cli.eval import eval_command
 from mmsearch.cli.ingest import ingest_command
@@ -37,6 +38,7 @@ for command in (
     eval_command,
 ):
     cli.add_command(command)
+db_group.add_command(cluster_group)
 
 
 def _quiet_model_libraries() -> None:
