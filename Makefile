@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install demo test test-all lint clean-demo bench-quick eval wheel-check
+.PHONY: install demo test test-all lint clean-demo bench-quick eval wheel-check citus
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,13 @@ BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(BENCH_STAMP)
+
+# Citus for the embedded PostgreSQL, from the vendored source (MMSEARCH_CITUS_SOURCE, default
+# ../shared/vendor/citus-14.0.1.tar.gz): built once into a cache outside the venv
+# (MMSEARCH_CITUS_CACHE, default ~/.cache/mmsearch/citus), then installed from it. The
+# `citus`-marked tests need it: they skip without it, and fail without it under CI=1.
+citus: install
+	$(PY) -m mmsearch.cluster.build
 
 demo: install
 	$(PY) -m examples.demo

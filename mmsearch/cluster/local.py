@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -106,9 +107,15 @@ class LocalCluster:
         if self._state() is None:
             self._create_state()
         runner = _ServerRunner.for_current_user(self.root)
+        fresh = [n for n in self.nodes() if not (n.datadir / "PG_VERSION").is_file()]
+        if fresh:
+            # One initdb (seconds on a busy disk), copied: the nodes differ only in settings.
+            runner.initdb(fresh[0].datadir, self.password())
+            for node in fresh[1:]:
+                shutil.rmtree(node.datadir, ignore_errors=True)
+                subprocess.run(["cp", "-a", str(fresh[0].datadir), str(node.datadir)], check=True)
         for node in self.nodes():
-            if not (node.datadir / "PG_VERSION").is_file():
-                runner.initdb(node, self.password())
+            _configure(node)
             if not self.is_running(node):
                 runner.start(node)
         return self.add_database(DATABASE)
@@ -121,8 +128,6 @@ class LocalCluster:
             if self.is_running(node):
                 runner.stop(node)
         if purge:
-            import shutil
-
             shutil.rmtree(self.root, ignore_errors=True)
         return stopped
 
@@ -209,19 +214,19 @@ class _ServerRunner:
             lines = (result.stderr or result.stdout).strip().splitlines() or ["(no output)"]
             raise UserError(f"{program} failed: {lines[-1]}")
 
-    def initdb(self, node: Node, password: str) -> None:
-        node.datadir.mkdir(mode=0o700, exist_ok=True)
+    def initdb(self, datadir: Path, password: str) -> None:
+        datadir.mkdir(mode=0o700, exist_ok=True)
         if self.user is not None:
             import pwd
 
             account = pwd.getpwnam(self.user)
-            os.chown(node.datadir, account.pw_uid, account.pw_gid)
-        pwfile = node.datadir.parent / f".{node.name}.pw"
+            os.chown(datadir, account.pw_uid, account.pw_gid)
+        pwfile = datadir.parent / f".{datadir.name}.pw"
         _write_private(pwfile, None, text=password, owner=self.user)
         try:
             self._run(
                 "initdb",
-                "-D", str(node.datadir),
+                "-D", str(datadir),
                 "-U", OWNER,
                 "--auth=scram-sha-256",
                 f"--pwfile={pwfile}",
@@ -230,8 +235,6 @@ class _ServerRunner:
             )  # fmt: skip
         finally:
             pwfile.unlink(missing_ok=True)
-        with (node.datadir / "postgresql.conf").open("a") as conf:
-            conf.write(NODE_SETTINGS.format(port=node.port))
 
     def start(self, node: Node) -> None:
         log = node.datadir / "server.log"
@@ -239,6 +242,15 @@ class _ServerRunner:
 
     def stop(self, node: Node) -> None:
         self._run("pg_ctl", "-D", str(node.datadir), "-m", "fast", "-w", "stop")
+
+
+def _configure(node: Node) -> None:
+    """Append the cluster's settings to a node's postgresql.conf, once."""
+    conf = node.datadir / "postgresql.conf"
+    text = NODE_SETTINGS.format(port=node.port)
+    if text.strip().splitlines()[0] not in conf.read_text():
+        with conf.open("a") as fh:
+            fh.write(text)
 
 
 def _prepare_for_server_user(root: Path, user: str) -> None:

@@ -1,0 +1,47 @@
+"""Fixtures of the `citus` tests: a local cluster (coordinator + 2 workers) per session.
+
+The cluster runs the Citus build installed into this venv's embedded PostgreSQL (`make citus`
+builds it from the vendored source, once, cached). Without it the tests skip on a developer
+machine and fail under CI=1, where the build is part of the job.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mmsearch.cluster import build
+from mmsearch.cluster.local import LocalCluster
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[LocalCluster]:
+    if not build.is_installed():
+        message = "Citus is not built for this venv's PostgreSQL: run `make citus`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = Path(tempfile.mkdtemp(prefix="mmst-citus-", dir="/tmp"))
+    cluster = LocalCluster(root, workers=2)
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        cluster.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def citus_dsn(citus_cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The owner's DSN on the coordinator, in a fresh database private to the test module."""
+    label = request.module.__name__.rsplit(".", 1)[-1]
+    database = f"mmst_{label}_{uuid.uuid4().hex[:8]}".lower()[:60]
+    dsn = citus_cluster.add_database(database)
+    yield dsn
+    citus_cluster.drop_database(database)
