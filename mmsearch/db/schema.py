@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, pool, text
 
+from mmsearch.db.statements import split_statements
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -48,11 +50,15 @@ def sql_files() -> list[tuple[str, str]]:
 
 
 def apply_sql_files(connection: Connection) -> None:
-    """Apply functions, roles, policies and views; each file is safe to run again."""
+    """Apply functions, roles, policies and views; each file is safe to run again.
+
+    One statement at a time (see `statements`): Citus forwards some DDL to its workers as
+    the query string it was given, and a worker refuses a string of several statements.
+    """
     raw = connection.connection.driver_connection
     for _, body in sql_files():
-        # psycopg runs a multi-statement string as one simple query (no parameters).
-        raw.execute(body)
+        for statement in split_statements(body):
+            raw.execute(statement)
 
 
 def alembic_config(stack: ExitStack) -> Config:
