@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
+from mmsearch.db import citus
 from mmsearch.db.schema import (
     MIGRATION_LOCK_KEY,
     SCHEMA,
@@ -35,6 +36,8 @@ def run(connection: Connection) -> None:
             text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"{SCHEMA}.record"}
         ).scalar()
         if schema_present:
+            if citus.is_coordinator(connection):
+                citus.distribute(connection)
             apply_sql_files(connection)
 
 
