@@ -21,12 +21,17 @@ from mmsearch.cluster.local import LocalCluster
 
 
 @pytest.fixture(scope="session")
-def citus_cluster() -> Iterator[LocalCluster]:
+def citus_built() -> None:
+    """Citus is installed in this venv's PostgreSQL (skip without it; under CI=1, fail)."""
     if not build.is_installed():
         message = "Citus is not built for this venv's PostgreSQL: run `make citus`"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def citus_cluster(citus_built: None) -> Iterator[LocalCluster]:
     root = Path(tempfile.mkdtemp(prefix="mmst-citus-", dir="/tmp"))
     cluster = LocalCluster(root, workers=2)
     try:
