@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,14 +18,26 @@ if TYPE_CHECKING:
 def _cluster(root: str | None, workers: int = 2) -> LocalCluster:
     from mmsearch.cluster.local import LocalCluster  # psycopg and friends only when used
 
-    return LocalCluster(Path(root) if root else Settings.load().home / "cluster", workers)
+    return LocalCluster(Path(root) if root else default_root(), workers)
+
+
+def default_root() -> Path:
+    """$MMSEARCH_HOME/cluster; as root, /var/tmp/mmsearch-cluster.
+
+    As root the servers run as another user, who must be able to reach the folder, and a
+    home folder is (rightly) closed to other users.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/tmp/mmsearch-cluster")
+    return Settings.load().home / "cluster"
 
 
 _dir_option = click.option(
     "--dir",
     "root",
     type=click.Path(file_okay=False),
-    help="Folder of the cluster's nodes (default: $MMSEARCH_HOME/cluster).",
+    help="Folder of the cluster's nodes (default: $MMSEARCH_HOME/cluster; as root,"
+    " /var/tmp/mmsearch-cluster).",
 )
 
 

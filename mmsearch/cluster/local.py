@@ -104,9 +104,9 @@ class LocalCluster:
     def up(self) -> str:
         """Build/install Citus if needed, create and start the nodes, register the workers."""
         build.ensure_installed()
+        runner = _ServerRunner.for_current_user(self.root)
         if self._state() is None:
             self._create_state()
-        runner = _ServerRunner.for_current_user(self.root)
         fresh = [n for n in self.nodes() if not (n.datadir / "PG_VERSION").is_file()]
         if fresh:
             # One initdb (seconds on a busy disk), copied: the nodes differ only in settings.
@@ -264,15 +264,15 @@ def _prepare_for_server_user(root: Path, user: str) -> None:
 
     ensure_user_exists(user)
     account = pwd.getpwnam(user)
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o711)
-    for parent in root.parents:
-        mode = parent.stat().st_mode
-        if parent.stat().st_uid != account.pw_uid and not mode & 0o001:
+    for parent in (p for p in root.parents if p.exists()):
+        info = parent.stat()
+        if info.st_uid != account.pw_uid and not info.st_mode & 0o001:
             raise UserError(
                 f"the server runs as {user!r} (PostgreSQL refuses root), which cannot reach "
                 f"{root}: {parent} is closed to other users; use a folder under /tmp or /var/tmp"
             )
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o711)
 
 
 def _write_private(
