@@ -18,8 +18,8 @@ Each query asks for c candidates per shard (the LIMIT Citus pushes down, with
 collection). Latency is the whole transaction as seen by the client, p50/p95 over the
 queries, after one untimed warm-up query per setting.
 
-    python bench/citus_distribution.py --quick        # 20k segments, 20 queries
-    python bench/citus_distribution.py [--n 100000] [--shards 32] [--collections 8]
+    python -m bench.citus_distribution --quick        # 20k segments, 20 queries
+    python -m bench.citus_distribution [--n 100000] [--shards 32] [--collections 8]
 
 It starts a local cluster (coordinator + 2 workers, `mmsearch.cluster.local`) in a
 temporary directory, or uses the coordinator given with `--dsn` (a database it may create
@@ -46,7 +46,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from mmsearch.eval.synthetic import clustered
+from bench.synthetic import clustered
 
 LAYOUTS = ("single", "by_record", "by_collection")
 CANDIDATES = (10, 20, 40, 100)
