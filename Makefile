@@ -23,7 +23,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 # Citus for the embedded PostgreSQL, from the vendored source (MMSEARCH_CITUS_SOURCE, default
-# ../shared/vendor/citus-14.0.1.tar.gz): built once into a cache outside the venv
+# vendor/citus-14.0.1.tar.gz): built once into a cache outside the venv
 # (MMSEARCH_CITUS_CACHE, default ~/.cache/mmsearch/citus), then installed from it. The
 # `citus`-marked tests need it: they skip without it, and fail without it under CI=1.
 citus: install

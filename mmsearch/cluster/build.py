@@ -79,11 +79,17 @@ def embedded_pg() -> PgInstall:
 
 
 def source_tarball() -> Path:
-    """`MMSEARCH_CITUS_SOURCE`, else `../shared/vendor/` beside the source checkout."""
+    """`MMSEARCH_CITUS_SOURCE`, else the checkout's `vendor/` (a copy of the one in
+    `../shared/vendor/`, which is used when the checkout has none)."""
     configured = os.environ.get("MMSEARCH_CITUS_SOURCE")
     checkout = Path(__file__).resolve().parents[2]
     candidates = (
-        [Path(configured)] if configured else [checkout.parent / "shared" / "vendor" / TARBALL_NAME]
+        [Path(configured)]
+        if configured
+        else [
+            checkout / "vendor" / TARBALL_NAME,
+            checkout.parent / "shared" / "vendor" / TARBALL_NAME,
+        ]
     )
     for path in candidates:
         if path.is_file():
