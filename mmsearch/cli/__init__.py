@@ -12,6 +12,8 @@ from mmsearch.cli.db import db_group, init_command, status_command
 from mmsearch.cli.eval import eval_command
 from mmsearch.cli.ingest import ingest_command
 from mmsearch.cli.search import search_command
+from mmsearch.cli.serve import serve_command
+from mmsearch.cli.token import token_group
 from mmsearch.errors import UserError, one_line
 
 
@@ -36,6 +38,8 @@ for command in (
     ingest_command,
     search_command,
     eval_command,
+    serve_command,
+    token_group,
 ):
     cli.add_command(command)
 db_group.add_command(cluster_group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -64,9 +65,11 @@ def search_command(
     explain: bool,
     as_json: bool,
 ) -> None:
-    """Search by text (QUERY); with --like, by an example file or "more like" a segment id."""
-    from mmsearch.client import Client
+    """Search by text (QUERY); with --like, by an example file or "more like" a segment id.
 
+    A running `mmsearch serve` for the same database answers it (models already loaded);
+    `--explain` and a machine with no server search in-process.
+    """
     if (query is None) == (like is None):
         raise UserError("give a QUERY to search for, or --like FILE|SEGMENT_ID, not both")
     subject: str | Path | int
@@ -76,7 +79,7 @@ def search_command(
         subject = int(like) if like.isdigit() else Path(like)
         if isinstance(subject, Path) and not subject.is_file():
             raise UserError(f"--like: no such file {like!r}")
-    options = {
+    options: dict[str, Any] = {
         "collection": list(collections),
         "media_types": list(media_types),
         "tags": list(tags),
@@ -87,25 +90,46 @@ def search_command(
         "segments": segments,
         "weights": parse_weights(weights),
     }
-    with Client.connect() as client:
-        if explain:
-            from mmsearch.query.search import explain as explain_sql
-            from mmsearch.query.search import plan
+    hits = None if explain else _search_through_server(subject, options)
+    if hits is None:
+        from mmsearch.client import Client
 
-            request = plan(client.db, client.embedders, client._subject(subject), **options)
-            click.echo(explain_sql(client.db, request), err=True)
-        hits = client.search(subject, **options)
+        with Client.connect() as client:
+            if explain:
+                from mmsearch.query.search import explain as explain_sql
+                from mmsearch.query.search import plan
+
+                request = plan(client.db, client.embedders, client._subject(subject), **options)
+                click.echo(explain_sql(client.db, request), err=True)
+            hits = [hit.as_dict() for hit in client.search(subject, **options)]
     for rank, hit in enumerate(hits, 1):
         if as_json:
-            click.echo(json.dumps(hit.as_dict()))
+            click.echo(json.dumps(hit))
             continue
-        where = f" @ {hit.start_s:.1f}-{hit.end_s:.1f}s" if hit.start_s is not None else ""
-        click.echo(f"{rank:>2}. {hit.score:.4f} [{hit.media_type}] {hit.title}{where}")
-        click.echo(f"    {hit.uri}")
-        if hit.snippet:
-            click.echo("    " + " ".join(hit.snippet.split())[:200])
+        start, end = hit["start_s"], hit["end_s"]
+        where = f" @ {start:.1f}-{end:.1f}s" if start is not None else ""
+        click.echo(f"{rank:>2}. {hit['score']:.4f} [{hit['media_type']}] {hit['title']}{where}")
+        click.echo(f"    {hit['uri']}")
+        if hit["snippet"]:
+            click.echo("    " + " ".join(hit["snippet"].split())[:200])
     if not hits and not as_json:
         click.echo("no results", err=True)
+
+
+def _search_through_server(
+    subject: str | Path | int, options: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """Hits from a running `mmsearch serve` (models already loaded), or None if none runs."""
+    from mmsearch.api.remote import ServerUnreachable, server_for_cli
+    from mmsearch.config import Settings
+
+    remote = server_for_cli(Settings.load())
+    if remote is None:
+        return None
+    try:
+        return remote.search(subject, options)
+    except ServerUnreachable:
+        return None
 
 
 def parse_weights(pairs: tuple[str, ...]) -> dict[str, float]:
