@@ -24,6 +24,8 @@ from mmsearch.config import Settings
 from mmsearch.db import schema
 from mmsearch.db.engine import Database
 
+pytest_plugins = ["tests.apiserver"]  # the `api_server` fixture: a real `mmsearch serve`
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
