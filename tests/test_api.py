@@ -214,11 +214,13 @@ def test_thumbnails(api_server: ApiServer, http: httpx.Client) -> None:
     assert small.status_code == 200
     source = Image.open(api_server.corpus / "eng" / "IMG_0001.jpg").size  # 451 x 300
     assert Image.open(io.BytesIO(small.content)).size == source
-    sha = api_server.one("SELECT sha256 FROM mmsearch.record WHERE uri LIKE '%/IMG_0001.jpg'")
+    sha = api_server.one(
+        "SELECT sha256 FROM mmsearch.record WHERE id = %s", api_server.record_id("IMG_0001.jpg")
+    )
     assert (api_server.home / "thumbs" / str(sha) / "image-480.jpg").read_bytes() == small.content
-    rocket = api_server.segment_id("IMG_0002.jpg", "image")  # 427 x 640: made smaller
+    rocket = api_server.segment_id("IMG_0002.jpg", "image")  # 640 x 427: made smaller
     shrunk = http.get(f"/api/segments/{rocket}/thumbnail", headers=bearer(api_server.board_token))
-    assert Image.open(io.BytesIO(shrunk.content)).size == (320, 480)
+    assert Image.open(io.BytesIO(shrunk.content)).size == (480, 320)
     text = api_server.segment_id("fire.txt", "chunk")
     assert http.get(f"/api/segments/{text}/thumbnail", headers=eng).status_code == 404
 
