@@ -1,21 +1,20 @@
-"""Load test: N concurrent search clients for D seconds, optionally while an ingest runs.
+"""Load test of the HTTP API: searches/s and p50/p95 at 1, 4 and 16 concurrent clients,
+each level without and with an ingest running alongside; and `mmsearch search` latency
+from the CLI with and without a running server.
 
-Builds a text collection (synthetic documents on a few topics) in a throwaway embedded
-PostgreSQL under /tmp (or a scratch database on MMSEARCH_DATABASE_URL / `--dsn`), then runs
-`--clients` threads that each call `Client.search` in a loop until `--seconds` have passed.
-With `--with-ingest` a CLI `mmsearch ingest` subprocess writes further documents into the
-same collection meanwhile (batches until the time is up, at most 50 batches).
+Builds a text collection (synthetic documents on a few topics) in a scratch database (a
+throwaway embedded PostgreSQL under /tmp, or a scratch database on `--dsn` /
+MMSEARCH_DATABASE_URL), starts a real `mmsearch serve` on a free loopback port, makes an
+API token with `mmsearch token add`, then runs `--clients` threads, each with its own HTTP
+connection, calling `GET /api/search` in a loop for `--seconds`. With ingest, a CLI
+`mmsearch ingest` subprocess writes further batches of documents into the same collection
+meanwhile (it loads its own models: that is part of the load on the machine).
 
-All threads share ONE `Client`: that is how an application server holds it (one pool, each
-model loaded once; a client per thread would load the models N times over). The pool is
-thread-safe and is sized to the thread count, so no search waits for a connection; the
-query encoders are only read from during inference.
+Prints a table and writes bench/out/load-http.json. Every loop is bounded; errors are
+counted and must be 0.
 
-Prints searches/s, p50/p95/max latency and the error count (which must be 0) and writes
-bench/out/load[-ingest].json. Loopback/unix socket only; every loop is bounded.
-
-    python -m bench.load                      # 8 clients, 60 s
-    python -m bench.load --with-ingest        # the same while an ingest runs
+    python -m bench.load                             # 1, 4, 16 clients x 30 s, both ways
+    python -m bench.load --clients 4 --seconds 10 --ingest no
 """
 
 from __future__ import annotations
@@ -31,15 +30,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.scratch import scratch_database, server
-from mmsearch.client import Client
-from mmsearch.config import Settings
-from mmsearch.db import schema
-from mmsearch.db.engine import Database
+import httpx
+
+from bench.scratch import scratch_dsn
 
 OUT = Path(__file__).resolve().parent / "out"
 COLLECTION = "load"
@@ -75,153 +74,194 @@ def write_docs(folder: Path, count: int, rng: random.Random, prefix: str = "doc"
         (folder / f"{prefix}{i:04}.txt").write_text("\n\n".join(paragraphs))
 
 
-def run_searches(
-    client: Client, clients: int, seconds: float
-) -> tuple[list[float], list[str], list[int]]:
-    """`clients` threads searching until the deadline; latencies (s), errors, per-thread n."""
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "mmsearch", *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"mmsearch {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+@contextmanager
+def running_server(env: dict[str, str], home: Path) -> Iterator[dict[str, Any]]:
+    """`mmsearch serve --port 0`; yields what it published in server.json."""
+    log = (home.parent / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mmsearch", "serve", "--port", "0", "--log-level", "warning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not (home / "server.json").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"mmsearch serve did not start: {log.name}")
+            time.sleep(0.2)
+        yield json.loads((home / "server.json").read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def run_clients(url: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` threads, one HTTP connection each, searching until the deadline."""
     deadline = time.monotonic() + seconds
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
 
     def worker(index: int) -> None:
-        n = index
-        while time.monotonic() < deadline:
-            query = QUERIES[n % len(QUERIES)]
-            n += 1
-            started = time.perf_counter()
-            try:
-                hits = client.search(query, collection=COLLECTION, k=10)
-                if not hits or any(not isinstance(h.score, float) for h in hits):
-                    raise AssertionError(f"malformed answer to {query!r}: {hits!r}")
-            except Exception as exc:  # counted and reported, never hidden
-                errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            latencies[index].append(time.perf_counter() - started)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+            n = index
+            while time.monotonic() < deadline:
+                params = {"q": QUERIES[n % len(QUERIES)], "collection": COLLECTION, "k": 10}
+                n += 1
+                started = time.perf_counter()
+                try:
+                    answer = http.get("/api/search", params=params)
+                    if answer.status_code != 200 or not answer.json()["hits"]:
+                        raise AssertionError(f"{answer.status_code}: {answer.text[:200]}")
+                except Exception as exc:  # counted and reported, never hidden
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies[index].append(time.perf_counter() - started)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=seconds + 120)
-    return [x for per in latencies for x in per], errors, [len(per) for per in latencies]
+        thread.join(timeout=seconds + 180)
+    return summarize([x for per in latencies for x in per], errors, seconds)
+
+
+def summarize(latencies: list[float], errors: list[str], seconds: float) -> dict[str, Any]:
+    ordered = sorted(latencies) or [float("nan")]
+    return {
+        "searches": len(latencies),
+        "searches_per_s": round(len(latencies) / seconds, 2),
+        "p50_ms": round(1000 * statistics.median(ordered), 1),
+        "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
+        "max_ms": round(1000 * ordered[-1], 1),
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:5],
+    }
 
 
 def background_ingest(
-    dsn: str, folder: Path, stop: threading.Event, rng: random.Random, totals: dict[str, int]
+    env: dict[str, str], folder: Path, stop: threading.Event, rng: random.Random, totals: dict
 ) -> None:
-    """CLI ingests of fresh batches into the same collection until told to stop."""
-    env = {**os.environ, "MMSEARCH_DATABASE_URL": dsn, "CI": "1"}
-    for batch in range(50):
-        if stop.is_set():
-            return
-        path = folder / f"batch{batch:02}"
-        write_docs(path, 40, rng, prefix=f"b{batch:02}-")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mmsearch", "ingest", str(path), "-c", COLLECTION, "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    """CLI ingests of fresh 40-document batches into the collection until told to stop."""
+    while not stop.is_set() and totals["batches"] < 50:
+        batch = folder / f"batch{totals['batches']:02}"
+        write_docs(batch, 40, rng, prefix=f"{batch.name}-")
+        command = [sys.executable, "-m", "mmsearch", "ingest", str(batch), "-c", COLLECTION]
+        proc = subprocess.Popen([*command, "--json"], env=env, stdout=subprocess.PIPE, text=True)
         while proc.poll() is None and not stop.is_set():
             time.sleep(0.2)
-        if proc.poll() is None:  # the searches are done: let the batch finish, bounded
-            try:
-                proc.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        out, err = proc.communicate()
+        try:
+            out, _ = proc.communicate(timeout=300)  # the searches are done: let it finish
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = ""
         totals["batches"] += 1
         if proc.returncode != 0:
             totals["ingest_errors"] += 1
-            print(f"ingest batch {batch} failed: {err.strip()}", file=sys.stderr)
         else:
             totals["ingested"] += json.loads(out.strip().splitlines()[-1])["ingested"]
 
 
+def timed_cli_searches(env: dict[str, str], runs: int) -> list[float]:
+    """Wall seconds of whole `mmsearch search` processes (start, answer, exit)."""
+    times = []
+    for i in range(runs):
+        started = time.perf_counter()
+        cli(env, "search", QUERIES[i % len(QUERIES)], "-c", COLLECTION, "--json")
+        times.append(round(time.perf_counter() - started, 3))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", default="1,4,16", help="comma-separated levels")
+    parser.add_argument("--seconds", type=float, default=30.0, help="per level")
     parser.add_argument("--docs", type=int, default=150, help="documents in the collection")
-    parser.add_argument("--with-ingest", action="store_true")
+    parser.add_argument("--ingest", choices=["no", "yes", "both"], default="both")
+    parser.add_argument("--cli-runs", type=int, default=5, help="timed `mmsearch search` runs")
     parser.add_argument("--dsn", default=os.environ.get("MMSEARCH_DATABASE_URL"))
     args = parser.parse_args()
     rng = random.Random(1)
+    levels = [int(n) for n in args.clients.split(",")]
     with (
         tempfile.TemporaryDirectory(prefix="mmsl-", dir="/tmp") as tmp,
-        server(args.dsn) as maintenance,
-        scratch_database(maintenance) as dsn,
+        scratch_dsn(args.dsn) as dsn,
     ):
-        schema.upgrade(dsn)
-        db = Database(dsn, max_size=max(args.clients, 2))
-        client = Client(db, Settings.load(home=Path(tmp), database_url=dsn))
-        try:
-            write_docs(Path(tmp) / "docs", args.docs, rng)
-            started = time.perf_counter()
-            report = client.ingest([Path(tmp) / "docs"], collection=COLLECTION)
-            build_s = time.perf_counter() - started
-            segments = query_one(dsn, "SELECT count(*) FROM mmsearch.segment")
-            print(f"collection: {report.ingested} records, {segments} segments in {build_s:.0f}s")
-            client.search(QUERIES[0], collection=COLLECTION)  # models warm before the clock
-            stop = threading.Event()
-            totals = {"batches": 0, "ingested": 0, "ingest_errors": 0}
-            ingester = None
-            if args.with_ingest:
-                ingester = threading.Thread(
-                    target=background_ingest,
-                    args=(dsn, Path(tmp) / "incoming", stop, rng, totals),
-                )
-                ingester.start()
-                time.sleep(2)
-            latencies, errors, per_thread = run_searches(client, args.clients, args.seconds)
-            stop.set()
-            if ingester is not None:
-                ingester.join(timeout=400)
-        finally:
-            client.close()
-        result = summarize(args, latencies, errors, per_thread, totals, segments)
-    print(json.dumps(result, indent=2))
+        home = Path(tmp) / "home"
+        env = {**os.environ, "MMSEARCH_HOME": str(home), "MMSEARCH_DATABASE_URL": dsn}
+        env.pop("MMSEARCH_URL", None)
+        write_docs(Path(tmp) / "docs", args.docs, rng)
+        cli(env, "init")
+        print(cli(env, "ingest", str(Path(tmp) / "docs"), "-c", COLLECTION).strip())
+        token = cli(env, "token", "add", "load", "--principal", "group:load").splitlines()[-1]
+        no_server = {**env, "MMSEARCH_HOME": str(Path(tmp) / "elsewhere")}
+        result: dict[str, Any] = {
+            "date": date.today().isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+            "docs": args.docs,
+            "seconds_per_level": args.seconds,
+            "cli_without_server_s": timed_cli_searches(no_server, min(args.cli_runs, 2)),
+            "runs": [],
+        }
+        with running_server(env, home) as published:
+            result["cli_with_server_s"] = timed_cli_searches(env, args.cli_runs)
+            for with_ingest in {"no": [False], "yes": [True], "both": [False, True]}[args.ingest]:
+                for clients in levels:
+                    run = measure(published["url"], token, clients, args, env, with_ingest, rng)
+                    result["runs"].append(run)
+                    print_run(run)
     OUT.mkdir(exist_ok=True)
-    name = "load-ingest.json" if args.with_ingest else "load.json"
-    (OUT / name).write_text(json.dumps(result, indent=2) + "\n")
-    if errors or totals["ingest_errors"]:
+    (OUT / "load-http.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    if any(r["errors"] or r.get("ingest", {}).get("ingest_errors") for r in result["runs"]):
         sys.exit(1)
 
 
-def summarize(
+def measure(
+    url: str,
+    token: str,
+    clients: int,
     args: argparse.Namespace,
-    latencies: list[float],
-    errors: list[str],
-    per_thread: list[int],
-    totals: dict[str, int],
-    segments: int,
+    env: dict[str, str],
+    with_ingest: bool,
+    rng: random.Random,
 ) -> dict[str, Any]:
-    ordered = sorted(latencies) or [float("nan")]
-    return {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
-        "clients": args.clients,
-        "seconds": args.seconds,
-        "with_ingest": args.with_ingest,
-        "collection_segments": segments,
-        "searches": len(latencies),
-        "searches_per_s": round(len(latencies) / args.seconds, 2),
-        "p50_ms": round(1000 * statistics.median(ordered), 1),
-        "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
-        "max_ms": round(1000 * ordered[-1], 1),
-        "per_client": per_thread,
-        "errors": len(errors),
-        "error_samples": sorted(set(errors))[:5],
-        "ingest": totals if args.with_ingest else None,
-    }
+    stop = threading.Event()
+    totals = {"batches": 0, "ingested": 0, "ingest_errors": 0}
+    ingester = None
+    if with_ingest:
+        folder = Path(env["MMSEARCH_HOME"]).parent / f"incoming-{clients}"
+        ingester = threading.Thread(target=background_ingest, args=(env, folder, stop, rng, totals))
+        ingester.start()
+    run_clients(url, token, 1, 2.0)  # a short warm-up: connections, caches
+    run = {"clients": clients, "with_ingest": with_ingest}
+    run.update(run_clients(url, token, clients, args.seconds))
+    stop.set()
+    if ingester is not None:
+        ingester.join(timeout=400)
+        run["ingest"] = totals
+    return run
 
 
-def query_one(dsn: str, text: str) -> Any:
-    import psycopg
-
-    with psycopg.connect(dsn) as conn:
-        return conn.execute(text).fetchone()[0]
+def print_run(run: dict[str, Any]) -> None:
+    ingest = f", ingest {run['ingest']}" if "ingest" in run else ""
+    print(
+        f"{run['clients']:>2} clients{' + ingest' if run['with_ingest'] else '         '}:"
+        f" {run['searches_per_s']:6.1f} searches/s  p50 {run['p50_ms']:6.1f} ms"
+        f"  p95 {run['p95_ms']:6.1f} ms  errors {run['errors']}{ingest}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -7,13 +7,16 @@ seeing the same ids proves the 404 comes from row-level security, not from a bad
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from PIL import Image
+from psycopg import sql
 
 from tests.apiserver import CAT_SHOT_S, ApiServer
 
@@ -307,3 +310,32 @@ def test_the_cli_searches_through_the_running_server(api_server: ApiServer) -> N
     board = {**as_eng, "MMSEARCH_TOKEN": api_server.board_token}
     seen = api_server.cli("search", "merger confidential", "--mode", "keyword", "--json", **board)
     assert json.loads(seen.stdout.splitlines()[0])["title"] == "minutes"
+
+
+def test_token_commands_and_who_can_read_tokens(api_server: ApiServer) -> None:
+    listed = api_server.cli("token", "list")
+    assert listed.returncode == 0 and "mms_" not in listed.stdout  # only hashes are stored
+    rows = [json.loads(line) for line in api_server.cli("token", "list", "--json").stdout.split()]
+    assert {"name": "eng", "principals": ["group:eng"]}.items() <= next(
+        r for r in rows if r["name"] == "eng"
+    ).items()
+    again = api_server.cli("token", "add", "eng", "--principal", "group:eng")
+    assert again.returncode == 1 and "exists" in again.stderr
+    bad = api_server.cli("token", "add", "x", "--principal", "group:eng,group:board")
+    assert bad.returncode == 1 and "invalid principal" in bad.stderr
+    assert api_server.cli("token", "remove", "nobody").returncode == 1
+    digest = hashlib.sha256(api_server.eng_token.encode()).digest()
+    for role in ("mmsearch_analyst", "mmsearch_bi", "mmsearch_app"):
+        with psycopg.connect(api_server.dsn) as conn:
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT name FROM mmsearch.api_token")
+    for role, allowed in (("mmsearch_analyst", False), ("mmsearch_app", True)):
+        with psycopg.connect(api_server.dsn) as conn:
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+            if allowed:
+                found = conn.execute("SELECT mmsearch.api_token_principals(%s)", (digest,))
+                assert found.fetchone()[0] == ["group:eng"]
+            else:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute("SELECT mmsearch.api_token_principals(%s)", (digest,))
