@@ -64,8 +64,14 @@ def create_app(service: Service, *, lifespan: Lifespan | None = None) -> FastAPI
 
 def _api_router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/api")
-    Auth = Annotated[Caller, Depends(service.authenticate)]
+    auth: Any = Annotated[Caller, Depends(service.authenticate)]
+    _search_routes(api, service, auth)
+    _read_routes(api, service, auth)
+    _session_routes(api, auth)
+    return api
 
+
+def _search_routes(api: APIRouter, service: Service, Auth: Any) -> None:
     @api.get("/status")
     def status(caller: Auth) -> dict[str, Any]:
         """Versions, spaces, and the collections as the caller sees them."""
@@ -99,6 +105,8 @@ def _api_router(service: Service) -> APIRouter:
             hits = await run_in_threadpool(service.search, caller, subject, params, _base(request))
         return {"hits": hits}
 
+
+def _read_routes(api: APIRouter, service: Service, Auth: Any) -> None:
     @api.get("/records/{record_id}")
     def record(caller: Auth, request: Request, record_id: int) -> dict[str, Any]:
         """One record the caller may see, with the URL of its media."""
@@ -135,6 +143,8 @@ def _api_router(service: Service) -> APIRouter:
         path = _thumbnail_path(service, caller, segment_id) or _missing()
         return _file(path, "image/jpeg", None)
 
+
+def _session_routes(api: APIRouter, Auth: Any) -> None:
     @api.post("/session")
     def sign_in(caller: Auth, request: Request, response: Response) -> dict[str, Any]:
         """Keep the bearer token in an HttpOnly cookie for the web page's media requests."""
@@ -155,8 +165,6 @@ def _api_router(service: Service) -> APIRouter:
     def sign_out(request: Request, response: Response) -> dict[str, Any]:
         response.delete_cookie(COOKIE, path=request.scope.get("root_path") or "/")
         return {}
-
-    return api
 
 
 def _thumbnail_path(service: Service, caller: Caller, segment_id: int) -> Path | None:
