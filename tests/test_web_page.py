@@ -105,3 +105,11 @@ def test_more_like_this(page: object, api_server: ApiServer) -> None:
     page.locator("#message", has_text="more like").wait_for()
     shot = api_server.segment_id("clip.mp4", "shot", CAT_SHOT_S[0])
     assert page.locator(".card").first.get_attribute("data-segment-id") == str(shot)
+
+
+def test_search_by_example_file(page: object, api_server: ApiServer) -> None:
+    page.get_by_label("Search by example: drop a file here or choose one").set_input_files(
+        str(api_server.corpus / "eng" / "IMG_0001.jpg")
+    )
+    page.locator("#message", has_text="the example IMG_0001.jpg").wait_for()
+    assert page.locator(".card .title").first.inner_text() == "IMG_0001"
