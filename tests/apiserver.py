@@ -23,11 +23,11 @@ import numpy as np
 import psycopg
 import pytest
 
+from bench.media import write_video
 from mmsearch.client import Client
 from mmsearch.config import Settings
 from mmsearch.db import schema
 from mmsearch.db.engine import Database
-from mmsearch.eval.synth import write_video
 from tests.media import photo, write_photo
 
 VIDEO_SIZE = (640, 360)
@@ -106,7 +106,7 @@ def build_corpus(root: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def api_server(server_dsn: str, shared_embedders: dict) -> Iterator[ApiServer]:
+def api_server(server_dsn: str) -> Iterator[ApiServer]:
     from tests.conftest import drop_database, new_database
 
     root = Path(tempfile.mkdtemp(prefix="mmsapi-", dir="/tmp"))
@@ -115,7 +115,7 @@ def api_server(server_dsn: str, shared_embedders: dict) -> Iterator[ApiServer]:
     schema.upgrade(dsn)
     eng, board = build_corpus(root / "corpus")
     settings = Settings.load(home=home, database_url=dsn)
-    with Client(Database(dsn), settings, embedders=shared_embedders) as client:
+    with Client(Database(dsn), settings) as client:
         for folder, group in ((eng, "group:eng"), (board, "group:board")):
             report = client.ingest([folder], collection="web", acl=[group])
             assert report.failed == 0, report

@@ -315,7 +315,9 @@ def test_the_cli_searches_through_the_running_server(api_server: ApiServer) -> N
 def test_token_commands_and_who_can_read_tokens(api_server: ApiServer) -> None:
     listed = api_server.cli("token", "list")
     assert listed.returncode == 0 and "mms_" not in listed.stdout  # only hashes are stored
-    rows = [json.loads(line) for line in api_server.cli("token", "list", "--json").stdout.splitlines()]
+    rows = [
+        json.loads(line) for line in api_server.cli("token", "list", "--json").stdout.splitlines()
+    ]
     assert {"name": "eng", "principals": ["group:eng"]}.items() <= next(
         r for r in rows if r["name"] == "eng"
     ).items()

@@ -71,21 +71,15 @@ class MediaFiles:
         source = self.original(uri, sha256)
         if source is None:
             return None
-        from mmsearch.ingest.detect import detect
-        from mmsearch.ingest.image import extract_image
+        from mmsearch.ingest.image import decode_image
         from mmsearch.ingest.types import ExtractError
 
-        detected = detect(source)
-        if detected is None:
-            return None
         try:
-            extracted = extract_image(
-                source, detected, None, max_pixels=self.max_image_pixels, max_side=THUMB_SIDE
-            )
+            decoded = decode_image(source, max_pixels=self.max_image_pixels, max_side=THUMB_SIDE)
         except ExtractError:
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-        extracted.segments[0].images[0].save(partial, "JPEG", quality=85)
+        decoded.rgb.save(partial, "JPEG", quality=85)
         os.replace(partial, target)  # readers never see a half-written thumbnail
         return target
