@@ -44,12 +44,13 @@ def serve(options: ServeOptions) -> None:
     from mmsearch.api.app import create_app
     from mmsearch.api.service import Service
     from mmsearch.api.tokens import new_secret
-    from mmsearch.client import Client, ensure_schema
+    from mmsearch.client import Client
+    from mmsearch.db import schema
     from mmsearch.db.engine import Database, resolve_dsn
 
     settings = Settings.load()
     dsn = resolve_dsn(settings)
-    ensure_schema(dsn)
+    schema.ensure(dsn)
     started = time.perf_counter()
     client = Client(Database(dsn, max_size=options.pool_size), settings)
     local_key = new_secret(LOCAL_KEY_PREFIX)
