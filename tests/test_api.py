@@ -271,7 +271,9 @@ def test_record_segment_and_status(api_server: ApiServer, http: httpx.Client) ->
     assert {s["name"] for s in status["spaces"]} >= {"text", "image"}
     (web,) = [c for c in status["collections"] if c["collection"] == "web"]
     assert web["records"] == 4  # eng's four, not board's three
-    assert http.get("/docs").status_code == 200
+    docs = http.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert http.get("/docs-assets/swagger-ui-bundle.js").status_code == 200  # no CDN
     assert "/api/search" in http.get("/openapi.json").json()["paths"]
 
 

@@ -113,3 +113,14 @@ def test_search_by_example_file(page: object, api_server: ApiServer) -> None:
     )
     page.locator("#message", has_text="the example IMG_0001.jpg").wait_for()
     assert page.locator(".card .title").first.inner_text() == "IMG_0001"
+
+
+def test_the_api_docs_render_offline(browser: object, api_server: ApiServer) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: r.url.startswith(api_server.url) or outside.append(r.url))
+    page.goto(api_server.url + "/docs")
+    page.get_by_text("/api/search").first.wait_for()
+    context.close()
+    assert outside == []

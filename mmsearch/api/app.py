@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -46,13 +47,25 @@ def create_app(service: Service, *, lifespan: Lifespan | None = None) -> FastAPI
         title="mmsearch",
         version=mmsearch.__version__,
         description="Multimodal search over text, images, audio and video, in PostgreSQL.",
-        docs_url="/docs",
+        docs_url=None,  # served below from the swagger-ui-py package: no CDN, works offline
         redoc_url=None,
     )
     app.add_exception_handler(UserError, _user_error)
     app.middleware("http")(_security_headers)
     app.include_router(_api_router(service))
     app.mount("/static", StaticFiles(packages=[("mmsearch.api", "static")]), name="static")
+    app.mount("/docs-assets", StaticFiles(packages=[("swagger_ui", "static")]), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        assets = f"{_base(request)}/docs-assets"
+        return get_swagger_ui_html(
+            openapi_url=f"{_base(request)}/openapi.json",
+            title="mmsearch API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        )
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
