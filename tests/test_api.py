@@ -254,6 +254,15 @@ def test_bad_requests_are_one_line_400s(api_server: ApiServer, http: httpx.Clien
     assert http.get("/api/search", headers=eng).status_code == 400  # neither q nor like
     assert http.get("/api/search", params={"q": "x", "k": 0}, headers=eng).status_code == 422
     assert http.get("/api/search", params={"q": "x", "kk": 1}, headers=eng).status_code == 422
+    typo = http.post("/api/search", json={"q": "x", "modes": "keyword"}, headers=eng)
+    assert typo.status_code == 422 and typo.json()["detail"][0]["loc"] == ["modes"]
+    as_json = {**eng, "Content-Type": "application/json"}
+    not_json = http.post("/api/search", content=b"{", headers=as_json)
+    assert not_json.status_code == 400
+    assert not_json.json() == {"detail": "the body is not valid JSON"}
+    as_text = {**eng, "Content-Type": "text/plain"}
+    upload = http.post("/api/search", params={"k": "many"}, content=b"x", headers=as_text)
+    assert upload.status_code == 422
 
 
 def test_record_segment_and_status(api_server: ApiServer, http: httpx.Client) -> None:

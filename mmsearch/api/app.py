@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 
 import mmsearch
 from mmsearch.api import reads
@@ -51,6 +52,7 @@ def create_app(service: Service, *, lifespan: Lifespan | None = None) -> FastAPI
         redoc_url=None,
     )
     app.add_exception_handler(UserError, _user_error)
+    app.add_exception_handler(ValidationError, _invalid_params)
     app.middleware("http")(_security_headers)
     app.include_router(_api_router(service))
     app.mount("/static", StaticFiles(packages=[("mmsearch.api", "static")]), name="static")
@@ -104,7 +106,11 @@ def _search_routes(api: APIRouter, service: Service, Auth: Any) -> None:
         or a JSON body with the options of GET /api/search (e.g. `{"like": 42}`)."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
-            params = SearchParams.model_validate(await request.json())
+            try:
+                body = await request.json()
+            except ValueError:
+                raise HTTPException(400, "the body is not valid JSON") from None
+            params = SearchParams.model_validate(body)
             subject = subject_of(params, None)
             hits = await run_in_threadpool(service.search, caller, subject, params, _base(request))
             return {"hits": hits}
@@ -244,6 +250,13 @@ def _missing() -> Any:
 async def _user_error(request: Request, exc: Exception) -> JSONResponse:
     status = 503 if isinstance(exc, DatabaseUnavailable) else 400
     return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+async def _invalid_params(request: Request, exc: Exception) -> JSONResponse:
+    """Options parsed by hand (a JSON body, a file upload's query string) fail like FastAPI's."""
+    assert isinstance(exc, ValidationError)
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 async def _security_headers(request: Request, call_next: Any) -> Response:
