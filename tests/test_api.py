@@ -352,3 +352,10 @@ def test_token_commands_and_who_can_read_tokens(api_server: ApiServer) -> None:
             else:
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute("SELECT mmsearch.api_token_principals(%s)", (digest,))
+
+
+def test_a_busy_port_is_a_one_line_error(api_server: ApiServer) -> None:
+    port = api_server.url.rsplit(":", 1)[1]
+    second = api_server.cli("serve", "--port", port)
+    assert second.returncode == 1
+    assert second.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}:")

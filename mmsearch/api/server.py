@@ -1,8 +1,9 @@
-"""`mmsearch serve`: load the models once, bind, publish the local key, run uvicorn.
+"""`mmsearch serve`: bind, load the models once, publish the local key, run uvicorn.
 
-The models load before the socket is bound, so a client that finds the server (by its
-port or `server.json`) never waits for a model. The server file is removed on a clean
-stop; after a crash a CLI sees a dead pid and ignores it.
+The socket is bound first, so a busy port fails at once; `server.json` is written only
+when the models are loaded and uvicorn serves, so a CLI that finds the server never waits
+for a model. The file is removed on a clean stop; after a crash a CLI sees a dead pid and
+ignores it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mmsearch.api import discovery
 from mmsearch.api.auth import ProxyTrust
 from mmsearch.api.discovery import LocalServer
 from mmsearch.config import Settings
+from mmsearch.errors import UserError
 
 if TYPE_CHECKING:
     from mmsearch.api.app import Lifespan
@@ -61,29 +63,27 @@ def serve(options: ServeOptions) -> None:
             proxy=options.proxy,
             max_upload_bytes=options.max_upload_bytes,
         )
-        service.warm()
-        listener = socket.create_server(
-            (options.host, options.port), family=_family(options.host), reuse_port=False
-        )
-        url = f"http://{_reachable_host(options.host)}:{listener.getsockname()[1]}"
-        server = discovery.LocalServer(
-            url, os.getpid(), discovery.database_fingerprint(settings), local_key
-        )
-        print(
-            f"mmsearch serving {url}{options.root_path} (models loaded in"
-            f" {time.perf_counter() - started:.1f} s); sign in with a token from"
-            " `mmsearch token add`",
-            file=sys.stderr,
-            flush=True,
-        )
-        config = uvicorn.Config(
-            create_app(service, lifespan=_published(settings, server)),
-            root_path=options.root_path,
-            proxy_headers=False,  # request.client must be the real peer (see ProxyTrust)
-            log_level=options.log_level,
-            server_header=False,
-        )
+        listener = _listen(options.host, options.port)
         try:
+            service.warm()
+            url = f"http://{_reachable_host(options.host)}:{listener.getsockname()[1]}"
+            server = discovery.LocalServer(
+                url, os.getpid(), discovery.database_fingerprint(settings), local_key
+            )
+            print(
+                f"mmsearch serving {url}{options.root_path} (models loaded in"
+                f" {time.perf_counter() - started:.1f} s); sign in with a token from"
+                " `mmsearch token add`",
+                file=sys.stderr,
+                flush=True,
+            )
+            config = uvicorn.Config(
+                create_app(service, lifespan=_published(settings, server)),
+                root_path=options.root_path,
+                proxy_headers=False,  # request.client must be the real peer (see ProxyTrust)
+                log_level=options.log_level,
+                server_header=False,
+            )
             uvicorn.Server(config).run(sockets=[listener])
         finally:
             listener.close()
@@ -106,8 +106,12 @@ def _published(settings: Settings, server: LocalServer) -> Lifespan:
     return lifespan
 
 
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _reachable_host(host: str) -> str:
