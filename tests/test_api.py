@@ -256,6 +256,7 @@ def test_bad_requests_are_one_line_400s(api_server: ApiServer, http: httpx.Clien
     assert http.get("/api/search", params={"q": "x", "kk": 1}, headers=eng).status_code == 422
     typo = http.post("/api/search", json={"q": "x", "modes": "keyword"}, headers=eng)
     assert typo.status_code == 422 and typo.json()["detail"][0]["loc"] == ["modes"]
+    assert http.get("/api/records/99999999999999999999", headers=eng).status_code == 422
     as_json = {**eng, "Content-Type": "application/json"}
     not_json = http.post("/api/search", content=b"{", headers=as_json)
     assert not_json.status_code == 400

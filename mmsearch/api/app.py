@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -26,7 +27,14 @@ from pydantic import ValidationError
 import mmsearch
 from mmsearch.api import reads
 from mmsearch.api.auth import COOKIE, Caller
-from mmsearch.api.service import LIST_PARAMS, PICTURED, SearchParams, Service, subject_of
+from mmsearch.api.service import (
+    BIGINT_MAX,
+    LIST_PARAMS,
+    PICTURED,
+    SearchParams,
+    Service,
+    subject_of,
+)
 from mmsearch.errors import DatabaseUnavailable, UserError
 
 #: media types a browser may render inline from our origin; anything else (HTML, SVG, …)
@@ -39,6 +47,8 @@ PAGE_CSP = (
 )
 NOT_FOUND = "not found"
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+#: record and segment ids are bigint: anything else is a 422, never a database error
+RowId = Annotated[int, PathParam(ge=1, le=BIGINT_MAX)]
 
 
 def create_app(service: Service, *, lifespan: Lifespan | None = None) -> FastAPI:
@@ -127,21 +137,21 @@ def _search_routes(api: APIRouter, service: Service, Auth: Any) -> None:
 
 def _read_routes(api: APIRouter, service: Service, Auth: Any) -> None:
     @api.get("/records/{record_id}")
-    def record(caller: Auth, request: Request, record_id: int) -> dict[str, Any]:
+    def record(caller: Auth, request: Request, record_id: RowId) -> dict[str, Any]:
         """One record the caller may see, with the URL of its media."""
         row = reads.record(service.client.db, caller.principals, record_id) or _missing()
         row["media_url"] = f"{_base(request)}/api/records/{record_id}/media"
         return row
 
     @api.get("/records/{record_id}/media")
-    def media(caller: Auth, record_id: int) -> FileResponse:
+    def media(caller: Auth, record_id: RowId) -> FileResponse:
         """The ingested file (Range requests answer 206, so players can seek)."""
         row = reads.record(service.client.db, caller.principals, record_id) or _missing()
         path = service.files.original(row["uri"], row["sha256"]) or _missing()
         return _file(path, row["mime"], row["title"] or path.name)
 
     @api.get("/segments/{segment_id}")
-    def segment(caller: Auth, request: Request, segment_id: int) -> dict[str, Any]:
+    def segment(caller: Auth, request: Request, segment_id: RowId) -> dict[str, Any]:
         """One segment the caller may see (its text, times, metadata) with media URLs."""
         row = reads.segment(service.client.db, caller.principals, segment_id) or _missing()
         base = _base(request)
@@ -157,7 +167,7 @@ def _read_routes(api: APIRouter, service: Service, Auth: Any) -> None:
         }
 
     @api.get("/segments/{segment_id}/thumbnail")
-    def thumbnail(caller: Auth, segment_id: int) -> FileResponse:
+    def thumbnail(caller: Auth, segment_id: RowId) -> FileResponse:
         """A JPEG: the video shot's keyframe, or the image itself made small."""
         path = _thumbnail_path(service, caller, segment_id) or _missing()
         return _file(path, "image/jpeg", None)

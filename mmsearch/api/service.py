@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mmsearch.client import Client
     from mmsearch.query.search import Hit
 
+BIGINT_MAX = 2**63 - 1
 #: hits of these media types have a picture to show (a keyframe or the image itself)
 PICTURED = ("image", "video")
 
@@ -31,7 +32,7 @@ class SearchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str | None = Field(None, description="Text to search for.")
-    like: int | None = Field(None, ge=1, description="More like this segment id (POST).")
+    like: int | None = Field(None, ge=1, le=BIGINT_MAX, description="More like this segment id.")
     collection: list[str] = Field([], description="Repeatable.")
     media_type: list[Literal["text", "image", "audio", "video"]] = Field(
         [], description="Repeatable."
