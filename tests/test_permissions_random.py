@@ -734,6 +734,9 @@ def test_readers_cannot_write_any_table(owner: psycopg.Connection) -> None:
                 ).fetchone()[0], (role, table, privilege)
 
 
+TOKEN_LOOKUP = "mmsearch.api_token_principals(bytea)"
+
+
 def test_no_role_can_bypass_or_disable_rls(owner: psycopg.Connection) -> None:
     rows = owner.execute(
         "SELECT rolname, rolsuper, rolbypassrls, rolcreaterole FROM pg_roles"
@@ -759,12 +762,18 @@ def test_no_role_can_bypass_or_disable_rls(owner: psycopg.Connection) -> None:
         " WHERE oid IN ('mmsearch.record'::regclass, 'mmsearch.segment'::regclass)"
     ).fetchall()
     assert all(r[1] and r[2] for r in flags), flags
-    # no SECURITY DEFINER function in the schema that a reader could call around RLS
+    # no SECURITY DEFINER function in the schema that a reader could call around RLS; the
+    # only definer resolves an API token by its hash and reads no row under RLS
     definers = owner.execute(
         "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n"
         " ON n.oid = p.pronamespace WHERE n.nspname = 'mmsearch' AND p.prosecdef"
     ).fetchall()
-    assert definers == []
+    assert definers == [(TOKEN_LOOKUP,)], definers
+    for role in ROLES:
+        may_call = owner.execute(
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, TOKEN_LOOKUP)
+        ).fetchone()[0]
+        assert may_call == (role == "mmsearch_app"), role
 
 
 def test_register_space_not_executable_by_roles(owner: psycopg.Connection) -> None:

@@ -8,7 +8,7 @@ import pytest
 from mmsearch.db import schema
 from mmsearch.db.models import Base
 
-TABLES = {"collection", "space", "record", "segment", "ingest_error"}
+TABLES = {"collection", "space", "record", "segment", "ingest_error", "api_token"}
 
 
 def catalog_tables(dsn: str) -> set[str]:
