@@ -58,6 +58,7 @@ def test_tables_are_reference_or_colocated_by_record(dsn: str) -> None:
         ).fetchall()
     kinds = {name: (kind, column) for name, kind, column, _ in rows}
     assert kinds == {
+        "api_token": ("reference", "<none>"),
         "collection": ("reference", "<none>"),
         "ingest_error": ("reference", "<none>"),
         "record": ("distributed", "id"),
@@ -66,6 +67,17 @@ def test_tables_are_reference_or_colocated_by_record(dsn: str) -> None:
     }
     colocation = {name: group for name, _, _, group in rows}
     assert colocation["record"] == colocation["segment"]
+
+
+def test_api_tokens_resolve_through_the_coordinator(dsn: str) -> None:
+    from mmsearch.api.tokens import add_token, token_principals
+
+    with psycopg.connect(dsn) as conn:
+        token = add_token(conn, "citus", ["group:eng"])
+        conn.commit()
+        conn.execute("SET ROLE mmsearch_app")
+        assert token_principals(conn, token) == ["group:eng"]  # records its use, too
+        assert token_principals(conn, token + "x") is None
 
 
 def test_keys_are_adapted_and_foreign_keys_restored(dsn: str) -> None:
