@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from mmsearch.spaces import Space, list_spaces, register_configured
 
 if TYPE_CHECKING:
     from mmsearch.embed.base import Embedder
+    from mmsearch.ingest.extract import Extractors
     from mmsearch.ingest.pipeline import IngestReport
     from mmsearch.ingest.types import Extracted
     from mmsearch.query.search import Hit
@@ -33,6 +35,8 @@ class Client:
         self.db = db
         self.settings = settings
         self.embedders = embedders if embedders is not None else Embedders(settings.spaces)
+        self._query_extractors: Extractors | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def connect(
@@ -106,6 +110,15 @@ class Client:
         """A query file is decoded here, by the same extractors ingestion uses."""
         if not isinstance(query, Path):
             return query
-        from mmsearch.ingest.extract import Extractors, extract_query_file
+        from mmsearch.ingest.extract import extract_query_file
 
-        return extract_query_file(query, Extractors(self.settings, self.embedders))
+        return extract_query_file(query, self._extractors())
+
+    def _extractors(self) -> Extractors:
+        """Built once per client: OCR and the transcriber load on the first query file only."""
+        with self._lock:
+            if self._query_extractors is None:
+                from mmsearch.ingest.extract import Extractors
+
+                self._query_extractors = Extractors(self.settings, self.embedders)
+            return self._query_extractors
