@@ -146,24 +146,30 @@ def test_changed_acl_updates_record_and_segments(
     ) == [(["user:zoe"],)]
 
 
-def test_changed_file_replaces_record_and_segments(client: Client, tmp_path: Path) -> None:
+def test_changed_file_keeps_its_id_and_replaces_its_segments(
+    client: Client, tmp_path: Path
+) -> None:
     doc = tmp_path / "notes.txt"
     doc.write_text("The first version mentions apples.")
     client.ingest([doc], collection="replace")
-    ((rid, created),) = rows(
-        client, "SELECT id, created_at FROM mmsearch.record WHERE uri = %s", str(doc)
+    ((rid, created, ingested),) = rows(
+        client, "SELECT id, created_at, ingested_at FROM mmsearch.record WHERE uri = %s", str(doc)
     )
+    ((old_segment,),) = rows(client, "SELECT id FROM mmsearch.segment WHERE record_id = %s", rid)
     doc.write_text("The second version mentions oranges instead.")
     report = client.ingest([doc], collection="replace")
     assert report.updated == 1
-    ((new_rid, new_created),) = rows(
-        client, "SELECT id, created_at FROM mmsearch.record WHERE uri = %s", str(doc)
+    ((new_rid, new_created, new_ingested),) = rows(
+        client, "SELECT id, created_at, ingested_at FROM mmsearch.record WHERE uri = %s", str(doc)
     )
-    assert new_rid != rid and new_created == created
-    contents = rows(
-        client, "SELECT content FROM mmsearch.segment WHERE record_id IN (%s, %s)", rid, new_rid
-    )
-    assert contents == [("The second version mentions oranges instead.",)]
+    assert (new_rid, new_created) == (rid, created)
+    assert new_ingested > ingested
+    segments = rows(client, "SELECT id, content FROM mmsearch.segment WHERE record_id = %s", rid)
+    assert [content for _, content in segments] == ["The second version mentions oranges instead."]
+    assert segments[0][0] != old_segment
+    hits = client.search("oranges", collection="replace", mode="keyword")
+    assert [h.record_id for h in hits] == [rid]
+    assert client.search("apples", collection="replace", mode="keyword") == []
 
 
 def test_killed_ingest_leaves_no_partial_record_and_rerun_finishes(

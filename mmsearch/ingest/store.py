@@ -1,4 +1,4 @@
-"""Writing one record and its segments: replace-or-insert, binary COPY, in one transaction."""
+"""Writing one record and its segments: update-or-insert, binary COPY, in one transaction."""
 
 from __future__ import annotations
 
@@ -50,57 +50,93 @@ def write_record(
     vectors: dict[str, list[np.ndarray | None]],
     spaces: dict[str, Space],
 ) -> Literal["ingested", "updated", "unchanged"]:
-    """Replace-or-insert one record and COPY its segments, inside the caller's transaction.
+    """Insert a record, or update the stored one in place, and replace its segments; all
+    inside the caller's transaction.
 
-    COPY goes through a temporary staging table: PostgreSQL refuses COPY FROM into a table
-    with row-level security, and one INSERT … SELECT from the stage is still set-based.
+    A changed file keeps its `record_id` (and `created_at`): ids an application stored stay
+    valid. Its old segments are deleted and the new ones copied in the same transaction, so a
+    reader sees either version whole, never a mix.
     """
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-        (f"{target.collection_id}:{uri}",),
-    )
+    lock_uri(conn, target.collection_id, uri)
     existing = conn.execute(
-        "SELECT id, sha256, created_at FROM mmsearch.record"
-        " WHERE collection_id = %s AND uri = %s FOR UPDATE",
+        "SELECT id, sha256 FROM mmsearch.record WHERE collection_id = %s AND uri = %s FOR UPDATE",
         (target.collection_id, uri),
     ).fetchone()
     if existing and existing[1] == sha256:
         return "unchanged"  # a concurrent ingest stored the same bytes first
+    columns = record_columns(target, sha256=sha256, size=size, extracted=extracted)
     if existing:
-        conn.execute("DELETE FROM mmsearch.record WHERE id = %s", (existing[0],))
-    record_id = conn.execute(
-        "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime, title, bytes,"
-        " duration_s, width, height, metadata, tags, acl, created_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))"
-        " RETURNING id",
-        (
-            target.collection_id,
-            uri,
-            sha256,
-            extracted.media_type,
-            extracted.mime,
-            clean_text(extracted.title)[:1000],
-            size,
-            extracted.duration_s,
-            extracted.width,
-            extracted.height,
-            Jsonb({**extracted.metadata, **target.metadata}),
-            target.tags,
-            target.acl,
-            existing[2] if existing else None,
-        ),
-    ).fetchone()[0]
+        record_id = existing[0]
+        conn.execute("DELETE FROM mmsearch.segment WHERE record_id = %s", (record_id,))
+        conn.execute(
+            sql.SQL("UPDATE mmsearch.record SET {}, ingested_at = now() WHERE id = %s").format(
+                sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
+            ),
+            (*columns.values(), record_id),
+        )
+    else:
+        columns.update(collection_id=target.collection_id, uri=uri)
+        record_id = conn.execute(
+            sql.SQL("INSERT INTO mmsearch.record ({}) VALUES ({}) RETURNING id").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            ),
+            tuple(columns.values()),
+        ).fetchone()[0]
+    copy_segments(conn, record_id, extracted, vectors, spaces)
+    conn.execute(
+        "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s",
+        (target.collection_id, uri),
+    )
+    return "updated" if existing else "ingested"
+
+
+def lock_uri(conn: psycopg.Connection, collection_id: int, uri: str) -> None:
+    """Serialise writers of one uri (ingest, removal) until the transaction ends."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{collection_id}:{uri}",)
+    )
+
+
+def record_columns(
+    target: Target, *, sha256: str, size: int, extracted: Extracted
+) -> dict[str, Any]:
+    """The record's columns that an ingest (re)writes, by name."""
+    return {
+        "sha256": sha256,
+        "media_type": extracted.media_type,
+        "mime": extracted.mime,
+        "title": clean_text(extracted.title)[:1000],
+        "bytes": size,
+        "duration_s": extracted.duration_s,
+        "width": extracted.width,
+        "height": extracted.height,
+        "metadata": Jsonb({**extracted.metadata, **target.metadata}),
+        "tags": target.tags,
+        "acl": target.acl,
+    }
+
+
+def copy_segments(
+    conn: psycopg.Connection,
+    record_id: int,
+    extracted: Extracted,
+    vectors: dict[str, list[np.ndarray | None]],
+    spaces: dict[str, Space],
+) -> None:
+    """COPY the segments of one record, through a temporary staging table: PostgreSQL
+    refuses COPY FROM into a table with row-level security, and one INSERT … SELECT from
+    the stage is still set-based."""
     columns = [*SEGMENT_COLUMNS, *(s.column_name for s in spaces.values())]
     types = [*SEGMENT_TYPES, *(vector_type(s) for s in spaces.values())]
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn.execute(
         sql.SQL(
             "CREATE TEMP TABLE segment_stage ON COMMIT DROP AS"
             " SELECT {} FROM mmsearch.segment WITH NO DATA"
-        ).format(sql.SQL(", ").join(map(sql.Identifier, columns)))
+        ).format(names)
     )
-    copy_sql = sql.SQL("COPY segment_stage ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
+    copy_sql = sql.SQL("COPY segment_stage ({}) FROM STDIN (FORMAT BINARY)").format(names)
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
         copy.set_types(types)
         for ordinal, seg in enumerate(extracted.segments):
@@ -119,15 +155,8 @@ def write_record(
                 ]
             )
     conn.execute(
-        sql.SQL("INSERT INTO mmsearch.segment ({0}) SELECT {0} FROM segment_stage").format(
-            sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
+        sql.SQL("INSERT INTO mmsearch.segment ({0}) SELECT {0} FROM segment_stage").format(names)
     )
-    conn.execute(
-        "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s",
-        (target.collection_id, uri),
-    )
-    return "updated" if existing else "ingested"
 
 
 def vector_type(space: Space) -> str:
