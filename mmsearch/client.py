@@ -16,6 +16,7 @@ from mmsearch.spaces import Space, list_spaces, register_configured
 if TYPE_CHECKING:
     from mmsearch.embed.base import Embedder
     from mmsearch.ingest.extract import Extractors
+    from mmsearch.ingest.lifecycle import CollectionSummary, Removal
     from mmsearch.ingest.pipeline import IngestReport
     from mmsearch.ingest.types import Extracted
     from mmsearch.query.search import Hit
@@ -87,7 +88,13 @@ class Client:
         acl: Sequence[str] = ("public",),
         recursive: bool = True,
         progress: bool = False,
+        prune: bool = False,
     ) -> IngestReport:
+        """Ingest files and folders; unchanged files are skipped, bad ones recorded.
+
+        With `prune`, the collection's records under `paths` whose files are gone are removed
+        too (counted in `report.removed`): a folder is kept in step with the disk.
+        """
         from mmsearch.ingest.pipeline import Pipeline
 
         return Pipeline(self.db, self.embedders, self.settings).run(
@@ -98,7 +105,29 @@ class Client:
             acl=list(acl),
             recursive=recursive,
             progress=progress,
+            prune=prune,
         )
+
+    # -- lifecycle: removal ------------------------------------------------------------
+
+    def remove(self, uris: Iterable[str | Path], *, collection: str) -> Removal:
+        """Remove records by uri (a path is made absolute, as ingest stores it), one
+        transaction each; `Removal.missing` lists the uris the collection did not hold."""
+        from mmsearch.ingest.lifecycle import remove_records
+
+        return remove_records(self.db, self.settings, collection, uris)
+
+    def remove_collection(self, name: str) -> int:
+        """Remove a collection and every record in it; returns how many records went."""
+        from mmsearch.ingest.lifecycle import remove_collection
+
+        return remove_collection(self.db, self.settings, name)
+
+    def collections(self) -> list[CollectionSummary]:
+        """Every collection with its record and ingest-error counts (all rows, as ingest)."""
+        from mmsearch.ingest.lifecycle import list_collections
+
+        return list_collections(self.db)
 
     def search(self, query: str | Path | int, **options: Any) -> list[Hit]:
         """Search by text, by example (a `Path`), or "more like" a segment id (an `int`)."""

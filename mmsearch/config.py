@@ -64,6 +64,11 @@ class Settings:
     def pgdata(self) -> Path:
         return self.home / "pg"
 
+    def thumbs_dir(self, sha256: str) -> Path:
+        """Where the keyframe thumbnails of a video with these bytes live (shared by every
+        record of the same content)."""
+        return self.home / "thumbs" / sha256
+
     @classmethod
     def load(cls, *, home: Path | None = None, database_url: str | None = None) -> Settings:
         home = Path(home or os.environ.get("MMSEARCH_HOME") or default_home()).expanduser()

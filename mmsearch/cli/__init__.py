@@ -11,6 +11,7 @@ from mmsearch.cli.cluster import cluster_group
 from mmsearch.cli.db import db_group, init_command, status_command
 from mmsearch.cli.eval import eval_command
 from mmsearch.cli.ingest import ingest_command
+from mmsearch.cli.remove import collection_group, rm_command
 from mmsearch.cli.search import search_command
 from mmsearch.cli.serve import serve_command
 from mmsearch.cli.token import token_group
@@ -40,6 +41,8 @@ for command in (
     eval_command,
     serve_command,
     token_group,
+    rm_command,
+    collection_group,
 ):
     cli.add_command(command)
 db_group.add_command(cluster_group)

@@ -31,6 +31,11 @@ def parse_meta(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.option("-m", "--meta", "meta", multiple=True, help="KEY=VALUE metadata (repeatable).")
 @click.option("--acl", multiple=True, help="Principal allowed to see the records (repeatable).")
 @click.option("--recursive/--no-recursive", default=True, show_default=True)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove the collection's records under PATHS whose files are gone.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def ingest_command(
     paths: tuple[str, ...],
@@ -39,6 +44,7 @@ def ingest_command(
     meta: tuple[str, ...],
     acl: tuple[str, ...],
     recursive: bool,
+    prune: bool,
     as_json: bool,
 ) -> None:
     """Ingest files and folders: unchanged files are skipped, bad ones recorded with a reason."""
@@ -54,13 +60,15 @@ def ingest_command(
             acl=list(acl) or ["public"],
             recursive=recursive,
             progress=not as_json,
+            prune=prune,
         )
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:
         click.echo(
             f"ingested {report.ingested}, updated {report.updated}, unchanged {report.unchanged},"
-            f" skipped {report.skipped}, failed {report.failed} in {report.seconds:.1f}s"
+            f" skipped {report.skipped}, failed {report.failed}, removed {report.removed}"
+            f" in {report.seconds:.1f}s"
         )
         for error in report.errors:
             click.echo(f"  failed {error['uri']}: [{error['stage']}] {error['message']}", err=True)

@@ -45,7 +45,7 @@ class Extractors:
             return extract_audio(path, detected, self.transcriber, window_s=self.window_s)
         from mmsearch.ingest.video import extract_video
 
-        thumbs = settings.home / "thumbs" / sha256 if sha256 else None
+        thumbs = settings.thumbs_dir(sha256) if sha256 else None
         return extract_video(path, detected, self.transcriber, self.ocr, thumbs_dir=thumbs)
 
     @property

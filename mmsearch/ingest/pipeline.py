@@ -26,6 +26,7 @@ from mmsearch.ingest import limits
 from mmsearch.ingest.embedding import embed_segments
 from mmsearch.ingest.extract import Extractors
 from mmsearch.ingest.files import Candidate, sha256_of, walk
+from mmsearch.ingest.lifecycle import prune_vanished
 from mmsearch.ingest.store import Target, write_record
 from mmsearch.ingest.types import Extracted, ExtractError
 from mmsearch.spaces import register_configured
@@ -52,6 +53,8 @@ class IngestReport:
     unchanged: int = 0
     skipped: int = 0
     failed: int = 0
+    #: records of vanished files removed by `prune`
+    removed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     #: wall seconds per stage; "extract" overlaps the others (it runs in a thread)
@@ -67,7 +70,9 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 or (self.ingested + self.updated + self.unchanged) > 0
+        return (
+            self.failed == 0 or (self.ingested + self.updated + self.unchanged + self.removed) > 0
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +81,7 @@ class IngestReport:
             "unchanged": self.unchanged,
             "skipped": self.skipped,
             "failed": self.failed,
+            "removed": self.removed,
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
@@ -121,14 +127,18 @@ class Pipeline:
         acl: list[str],
         recursive: bool,
         progress: bool,
+        prune: bool = False,
     ) -> IngestReport:
+        """Ingest `paths`; with `prune`, also remove the collection's records under them whose
+        files are gone (a path that is gone altogether is pruned, not reported as failed)."""
         from mmsearch.db.engine import validate_principals
 
         started = time.perf_counter()
         report = IngestReport()
         refuse_nul({"tags": tags, "metadata": metadata})
         target = Target(self._collection_id(collection), tags, metadata, validate_principals(acl))
-        candidates = list(walk(paths, recursive=recursive))
+        walked = [p for p in paths if os.path.lexists(p)] if prune else paths
+        candidates = list(walk(walked, recursive=recursive))
         spaces = register_configured(self.db, self.embedders)
         self._extractors = Extractors(self.settings, self.embedders)
         bar = _progress_bar(len(candidates), enabled=progress)
@@ -159,6 +169,8 @@ class Pipeline:
                     bar.update(1)
                     bar.set_postfix_str(_postfix(report), refresh=False)
         bar.close()
+        if prune:
+            report.removed = prune_vanished(self.db, self.settings, target.collection_id, paths)
         report.seconds = time.perf_counter() - started
         return report
 
