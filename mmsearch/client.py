@@ -16,6 +16,7 @@ from mmsearch.spaces import Space, list_spaces, register_configured
 if TYPE_CHECKING:
     from mmsearch.embed.base import Embedder
     from mmsearch.ingest.extract import Extractors
+    from mmsearch.ingest.labels import Change, Column
     from mmsearch.ingest.lifecycle import CollectionSummary, Removal
     from mmsearch.ingest.pipeline import IngestReport
     from mmsearch.ingest.types import Extracted
@@ -128,6 +129,67 @@ class Client:
         from mmsearch.ingest.lifecycle import list_collections
 
         return list_collections(self.db)
+
+    # -- lifecycle: access and labels, no re-ingest --------------------------------------
+
+    def set_acl(
+        self,
+        principals: Iterable[str],
+        *,
+        collection: str,
+        uris: Sequence[str | Path] | None = None,
+    ) -> int:
+        """Replace the acl of the named records (all of the collection's when `uris` is None);
+        segments follow in the same transaction. Returns how many records changed."""
+        return self._change_labels("acl", "set", principals, collection, uris)
+
+    def add_acl(
+        self,
+        principals: Iterable[str],
+        *,
+        collection: str,
+        uris: Sequence[str | Path] | None = None,
+    ) -> int:
+        """Let more principals see the named records; returns how many records changed."""
+        return self._change_labels("acl", "add", principals, collection, uris)
+
+    def remove_acl(
+        self,
+        principals: Iterable[str],
+        *,
+        collection: str,
+        uris: Sequence[str | Path] | None = None,
+    ) -> int:
+        """Take principals off the named records (refused if one would be left with none)."""
+        return self._change_labels("acl", "remove", principals, collection, uris)
+
+    def set_tags(
+        self, tags: Iterable[str], *, collection: str, uris: Sequence[str | Path] | None = None
+    ) -> int:
+        """Replace the tags of the named records (an empty list clears them)."""
+        return self._change_labels("tags", "set", tags, collection, uris)
+
+    def add_tags(
+        self, tags: Iterable[str], *, collection: str, uris: Sequence[str | Path] | None = None
+    ) -> int:
+        return self._change_labels("tags", "add", tags, collection, uris)
+
+    def remove_tags(
+        self, tags: Iterable[str], *, collection: str, uris: Sequence[str | Path] | None = None
+    ) -> int:
+        return self._change_labels("tags", "remove", tags, collection, uris)
+
+    def _change_labels(
+        self,
+        column: Column,
+        change: Change,
+        values: Iterable[str],
+        collection: str,
+        uris: Sequence[str | Path] | None,
+    ) -> int:
+        from mmsearch.ingest.labels import change_labels
+
+        return change_labels(self.db, column, change, values, collection=collection, uris=uris)
 
     def search(self, query: str | Path | int, **options: Any) -> list[Hit]:
         """Search by text, by example (a `Path`), or "more like" a segment id (an `int`)."""

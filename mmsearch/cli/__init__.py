@@ -11,6 +11,7 @@ from mmsearch.cli.cluster import cluster_group
 from mmsearch.cli.db import db_group, init_command, status_command
 from mmsearch.cli.eval import eval_command
 from mmsearch.cli.ingest import ingest_command
+from mmsearch.cli.labels import acl_group, tag_group
 from mmsearch.cli.remove import collection_group, rm_command
 from mmsearch.cli.search import search_command
 from mmsearch.cli.serve import serve_command
@@ -43,6 +44,8 @@ for command in (
     token_group,
     rm_command,
     collection_group,
+    acl_group,
+    tag_group,
 ):
     cli.add_command(command)
 db_group.add_command(cluster_group)
