@@ -15,6 +15,7 @@ from mmsearch.spaces import Space, list_spaces, register_configured
 
 if TYPE_CHECKING:
     from mmsearch.embed.base import Embedder
+    from mmsearch.ingest.backfill import BackfillReport, Coverage
     from mmsearch.ingest.extract import Extractors
     from mmsearch.ingest.labels import Change, Column
     from mmsearch.ingest.lifecycle import CollectionSummary, Removal
@@ -76,6 +77,48 @@ class Client:
     def spaces(self) -> list[Space]:
         with self.db.transaction() as conn:
             return list_spaces(conn)
+
+    def coverage(self, space: Space) -> Coverage:
+        """How many segments have the space's vector, still lack one, or were skipped."""
+        from mmsearch.ingest.backfill import coverage
+
+        return coverage(self.db, space)
+
+    def backfill(
+        self,
+        space: str,
+        *,
+        collection: str | None = None,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> BackfillReport:
+        """Embed the stored segments that lack a vector in the configured `space` (registering
+        it first if it is new): text from the stored content, pictures and sound from the
+        source file while its sha256 matches, else skipped with the reason.
+
+        Batched in short transactions, so searches keep running; a killed backfill continues
+        where it stopped when run again, and a second run over a filled space does nothing.
+        """
+        from mmsearch.ingest.backfill import Backfill
+
+        run = Backfill(
+            self.db,
+            self.embedders,
+            self.settings,
+            space,
+            collection=collection,
+            batch_size=batch_size,
+        )
+        return run.run(progress=progress)
+
+    def drop_space(self, name: str) -> Space:
+        """Drop a space's vectors, column and index for good (the registry row goes too).
+
+        A space still in the configuration comes back, empty, at the next ingest.
+        """
+        from mmsearch.spaces import drop_space
+
+        return drop_space(self.db, name)
 
     # -- work -------------------------------------------------------------------------
 

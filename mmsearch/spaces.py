@@ -123,3 +123,23 @@ def list_spaces(conn: psycopg.Connection) -> list[Space]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT * FROM mmsearch.space ORDER BY id")
         return [Space.from_row(row) for row in cur.fetchall()]
+
+
+def drop_space(db: Database, name: str) -> Space:
+    """Drop a space: its registry row, its segment column and HNSW index, its backfill skips.
+
+    Dropping the column takes an ACCESS EXCLUSIVE lock on `segment` for a catalog change
+    only (no rewrite); `Database.retrying` keeps it from queueing searches behind a long
+    transaction.
+    """
+    import psycopg
+    from psycopg.rows import dict_row
+
+    def drop(conn: psycopg.Connection) -> dict[str, Any]:
+        with conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute("SELECT * FROM mmsearch.drop_space(%s)", (name,)).fetchone()
+
+    try:
+        return Space.from_row(db.retrying(drop))
+    except psycopg.errors.InvalidParameterValue as exc:
+        raise UserError(exc.diag.message_primary or str(exc)) from None

@@ -15,6 +15,7 @@ from mmsearch.cli.labels import acl_group, tag_group
 from mmsearch.cli.remove import collection_group, rm_command
 from mmsearch.cli.search import search_command
 from mmsearch.cli.serve import serve_command
+from mmsearch.cli.space import space_group
 from mmsearch.cli.token import token_group
 from mmsearch.errors import UserError, one_line
 
@@ -46,6 +47,7 @@ for command in (
     collection_group,
     acl_group,
     tag_group,
+    space_group,
 ):
     cli.add_command(command)
 db_group.add_command(cluster_group)

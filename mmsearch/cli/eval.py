@@ -16,6 +16,12 @@ from mmsearch.errors import UserError
 @click.option("-c", "--collection", required=True, help="The ingested collection to search.")
 @click.option("--principal", "principals", multiple=True, help="Search as this principal.")
 @click.option(
+    "--space",
+    "spaces",
+    multiple=True,
+    help="Only these spaces' vector legs (repeatable): score a new model against the old one.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report (every query's ranking included) as JSON here.",
@@ -29,6 +35,7 @@ def eval_command(
     queries: Path,
     collection: str,
     principals: tuple[str, ...],
+    spaces: tuple[str, ...],
     out: Path | None,
     compare: Path | None,
 ) -> None:
@@ -51,12 +58,12 @@ def eval_command(
     judged = load_queries(queries, collection)
     started = time.perf_counter()
     with Client.connect() as client:
-        result = evaluate(client, judged, principals=list(principals))
-        spaces = {s.name: s.model_id for s in client.spaces()}
+        result = evaluate(client, judged, principals=list(principals), spaces=list(spaces) or None)
+        models = {s.name: s.model_id for s in client.spaces() if not spaces or s.name in spaces}
     report = to_json(
         [result],
         quick=False,
-        spaces=spaces,
+        spaces=models,
         unavailable={},
         lee=None,
         seconds=time.perf_counter() - started,

@@ -40,6 +40,12 @@ from mmsearch.errors import UserError
     show_default=True,
 )
 @click.option("--principal", "principals", multiple=True, help="Search as this principal.")
+@click.option(
+    "--space",
+    "spaces",
+    multiple=True,
+    help="Only this space's vector leg (repeatable; default: every configured space).",
+)
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--segments", is_flag=True, help="Show every matching segment, not one per record.")
 @click.option(
@@ -59,6 +65,7 @@ def search_command(
     like: str | None,
     mode: str,
     principals: tuple[str, ...],
+    spaces: tuple[str, ...],
     k: int,
     segments: bool,
     weights: tuple[str, ...],
@@ -89,6 +96,7 @@ def search_command(
         "k": k,
         "segments": segments,
         "weights": parse_weights(weights),
+        "spaces": list(spaces) or None,
     }
     hits = None if explain else _search_through_server(subject, options)
     if hits is None:

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from psycopg import sql
 
 from mmsearch.config import Settings
-from mmsearch.errors import DatabaseUnavailable, InvalidPrincipal
+from mmsearch.errors import DatabaseUnavailable, InvalidPrincipal, UserError
 
 if TYPE_CHECKING:
     import psycopg
 
+T = TypeVar("T")
 Role = Literal["mmsearch_app", "mmsearch_ingest"]
+#: how long schema work waits for a lock before it backs off and lets queued queries run
+DDL_LOCK_TIMEOUT_MS = 1000
+DDL_ATTEMPTS = 30
 PRINCIPAL = re.compile(r"(public|(user|group):[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199})")
 
 
@@ -100,6 +105,29 @@ class Database:
     def writer(self) -> AbstractContextManager[psycopg.Connection]:
         """Write as the ingest role (sees and writes every row)."""
         return self.transaction(role="mmsearch_ingest")
+
+    def retrying(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run schema work as the owner, waiting at most a second at a time for its locks.
+
+        DDL (dropping a space's column) needs ACCESS EXCLUSIVE on `segment`; while it waits
+        behind a long transaction every new query queues behind it. So it gives up after
+        `DDL_LOCK_TIMEOUT_MS`, lets the queue drain, and tries again.
+        """
+        import psycopg
+
+        for attempt in range(DDL_ATTEMPTS):
+            try:
+                with self.transaction() as conn:
+                    conn.execute(
+                        "SELECT set_config('lock_timeout', %s, true)", (f"{DDL_LOCK_TIMEOUT_MS}ms",)
+                    )
+                    return work(conn)
+            except psycopg.errors.LockNotAvailable:
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+        raise UserError(
+            "schema change gave up: a long transaction keeps a lock on the tables"
+            " (see pg_stat_activity); try again when it ends"
+        )
 
 
 def redact(dsn: str) -> str:

@@ -105,3 +105,19 @@ class IngestError(Base):
     stage: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+
+
+class BackfillSkip(Base):
+    """A segment a space's backfill could not embed, and why (`mmsearch space backfill`)."""
+
+    __tablename__ = "backfill_skip"
+    __table_args__ = ({"schema": "mmsearch"},)
+
+    space_id: Mapped[int] = mapped_column(
+        ForeignKey("mmsearch.space.id", ondelete="CASCADE"), primary_key=True
+    )
+    segment_id: Mapped[int] = mapped_column(
+        ForeignKey("mmsearch.segment.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]

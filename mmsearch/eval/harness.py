@@ -77,11 +77,16 @@ class SetResult:
 
 
 def evaluate(
-    client: Client, judged: JudgedSet, *, principals: list[str] | None = None
+    client: Client,
+    judged: JudgedSet,
+    *,
+    principals: list[str] | None = None,
+    spaces: list[str] | None = None,
 ) -> SetResult:
     """Ingest the set's documents (unless it reuses a collection), then run every query.
 
-    Searches run as `principals`, so judged queries see what that caller may see.
+    Searches run as `principals`, so judged queries see what that caller may see, and with
+    the vector legs of `spaces` only when given (a new model's space against the old one's).
     """
     ingest: dict[str, Any] = {"reuses": judged.reuses}
     if judged.reuses is None:
@@ -92,19 +97,30 @@ def evaluate(
             "failed": report.failed,
             "errors": report.errors,
         }
-    modes = [_run_mode(client, judged, mode, principals or []) for mode in judged.modes]
+    modes = [_run_mode(client, judged, mode, principals or [], spaces) for mode in judged.modes]
     return SetResult(
         judged.name, judged.description, len(judged.documents), len(judged.queries), ingest, modes
     )
 
 
-def _run_mode(client: Client, judged: JudgedSet, mode: Mode, principals: list[str]) -> ModeResult:
+def _run_mode(
+    client: Client,
+    judged: JudgedSet,
+    mode: Mode,
+    principals: list[str],
+    spaces: list[str] | None,
+) -> ModeResult:
     ranked = []
     for query in judged.queries:
         subject: str | Path = query.example if query.example is not None else query.text or ""
         started = time.perf_counter()
         hits = client.search(
-            subject, collection=judged.collection, mode=mode, k=K, principals=principals
+            subject,
+            collection=judged.collection,
+            mode=mode,
+            k=K,
+            principals=principals,
+            spaces=spaces,
         )
         ranked.append(_ranked(judged, query, hits, time.perf_counter() - started))
     return ModeResult(

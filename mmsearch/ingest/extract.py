@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from mmsearch.ingest.types import Extracted, ExtractError
 
+#: length of the sound windows audio spaces embed, seconds
+WINDOW_S = 10.0
+
 if TYPE_CHECKING:
     from mmsearch.config import Settings
     from mmsearch.embed.registry import Embedders
@@ -48,10 +51,28 @@ class Extractors:
         thumbs = settings.thumbs_dir(sha256) if sha256 else None
         return extract_video(path, detected, self.transcriber, self.ocr, thumbs_dir=thumbs)
 
+    def extract_media(self, path: Path, detected: Detected) -> Extracted:
+        """Pictures and sound only: no OCR, no speech, no thumbnails. The image, shot and
+        window segments come out as `extract` makes them (same kinds, times and order), for
+        a backfill that embeds them again in a new space."""
+        if detected.media_type == "image":
+            from mmsearch.ingest.image import extract_image
+
+            return extract_image(path, detected, None, max_pixels=self.settings.max_image_pixels)
+        if detected.media_type == "audio":
+            from mmsearch.ingest.audio import extract_audio
+
+            return extract_audio(path, detected, None, window_s=WINDOW_S)
+        if detected.media_type == "video":
+            from mmsearch.ingest.video import extract_video
+
+            return extract_video(path, detected, None, None)
+        raise ExtractError(f"{detected.media_type} files have no pictures or sound")
+
     @property
     def window_s(self) -> float | None:
         """Sound windows only pay off when some space embeds audio."""
-        return 10.0 if self.embedders.supporting("audio") else None
+        return WINDOW_S if self.embedders.supporting("audio") else None
 
     @property
     def transcriber(self) -> Any:

@@ -27,6 +27,7 @@ from mmsearch.ingest.embedding import embed_segments
 from mmsearch.ingest.extract import Extractors
 from mmsearch.ingest.files import Candidate, sha256_of, walk
 from mmsearch.ingest.lifecycle import prune_vanished
+from mmsearch.ingest.progress import progress_bar
 from mmsearch.ingest.store import Target, write_record
 from mmsearch.ingest.types import Extracted, ExtractError
 from mmsearch.spaces import register_configured
@@ -141,7 +142,7 @@ class Pipeline:
         candidates = list(walk(walked, recursive=recursive))
         spaces = register_configured(self.db, self.embedders)
         self._extractors = Extractors(self.settings, self.embedders)
-        bar = _progress_bar(len(candidates), enabled=progress)
+        bar = progress_bar(len(candidates), unit="file", enabled=progress)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsearch-extract") as pool:
             groups = [candidates[i : i + GROUP_SIZE] for i in range(len(candidates))[::GROUP_SIZE]]
             pending = (
@@ -370,15 +371,4 @@ def raise_into(job: _Job, stage: str) -> None:
 def _postfix(report: IngestReport) -> str:
     return (
         f"new={report.ingested} same={report.unchanged} skip={report.skipped} fail={report.failed}"
-    )
-
-
-def _progress_bar(total: int, *, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        unit="file",
-        disable=not (enabled and sys.stderr.isatty()) or bool(os.environ.get("CI")),
-        dynamic_ncols=True,
     )

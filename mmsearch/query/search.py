@@ -68,10 +68,13 @@ def plan(
     segments: bool = False,
     filters: Filters | None = None,
     filter: str | None = None,
+    spaces: list[str] | None = None,
 ) -> SearchRequest:
     """Turn a query and its options into a `SearchRequest`: encode it, pick legs, filters.
 
     `principals` matter here too: "more like segment N" reads N's vectors as the caller.
+    `spaces` names the spaces whose vector legs run (default: every configured, registered
+    one), e.g. to compare a new model's space with the old one's before switching.
     """
     if mode not in ("hybrid", "vector", "keyword"):
         raise UserError(f"unknown mode {mode!r}: use hybrid, vector or keyword")
@@ -93,14 +96,22 @@ def plan(
     weights = weights or {}
     principals = principals or []
     with db.transaction() as conn:
-        spaces = {s.name: s for s in list_spaces(conn)}
-    configured = [name for name in embedders.names() if name in spaces]
+        registered = {s.name: s for s in list_spaces(conn)}
+    configured = [name for name in embedders.names() if name in registered]
+    if spaces is not None:
+        unknown = [name for name in spaces if name not in configured]
+        if unknown:
+            raise UserError(
+                f"cannot search space {unknown[0]!r}: configured and registered are"
+                f" {', '.join(configured) or 'none'}"
+            )
+        configured = [name for name in configured if name in spaces]
     exclude: int | None = None
     text: str | None = None
     vectors: dict[str, np.ndarray] = {}
     if isinstance(query, int):
         exclude = query
-        vectors = _segment_vectors(db, query, [spaces[n] for n in configured], principals)
+        vectors = _segment_vectors(db, query, [registered[n] for n in configured], principals)
         mode = "vector"
     elif isinstance(query, Path):
         raise TypeError("decode a query file first (mmsearch.ingest.extract.extract_query_file)")
@@ -119,9 +130,9 @@ def plan(
             vectors = _encode_text(embedders, text, configured)
     # The floors registered with each space (as the SQL functions use them); "more like this
     # segment" compares stored vectors with each other and takes the plain nearest.
-    floors = {} if isinstance(query, int) else {n: spaces[n].min_similarity for n in vectors}
+    floors = {} if isinstance(query, int) else {n: registered[n].min_similarity for n in vectors}
     legs: list[Leg] = [
-        VectorLeg(spaces[name], vector, weights.get(name, 1.0), floors.get(name))
+        VectorLeg(registered[name], vector, weights.get(name, 1.0), floors.get(name))
         for name, vector in vectors.items()
     ]
     if text and mode != "vector":

@@ -75,6 +75,29 @@ COMMENT ON FUNCTION mmsearch.register_space(text, text[], text, text, integer, t
     'Register a named vector space: adds segment.<name>_vec and its HNSW index. Idempotent for '
     'the same model; a different model, revision, dim or distance under an existing name is refused.';
 
+CREATE OR REPLACE FUNCTION mmsearch.drop_space(p_name text) RETURNS mmsearch.space
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $$
+DECLARE
+    dropped mmsearch.space;
+BEGIN
+    LOCK TABLE mmsearch.space IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM mmsearch.space WHERE name = p_name RETURNING * INTO dropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no space named "%"', p_name
+            USING ERRCODE = '22023', HINT = 'SELECT name FROM mmsearch.space_registry;';
+    END IF;
+    -- The HNSW index goes with its column; the backfill_skip rows with the registry row.
+    EXECUTE format('ALTER TABLE mmsearch.segment DROP COLUMN IF EXISTS %I', dropped.column_name);
+    RETURN dropped;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION mmsearch.drop_space(text) FROM PUBLIC;
+COMMENT ON FUNCTION mmsearch.drop_space(text) IS
+    'Drop a named vector space: its registry row, segment.<name>_vec and its HNSW index. The '
+    'column''s disk space returns as rows are rewritten (VACUUM FULL reclaims it at once).';
+
 -- Segments carry their record's acl and collection so RLS and filters need no join.
 CREATE OR REPLACE FUNCTION mmsearch.segment_inherit_record() RETURNS trigger
 LANGUAGE plpgsql

@@ -28,6 +28,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON mmsearch.collection, mmsearch.record, mm
                                         mmsearch.ingest_error
     TO mmsearch_ingest;
 GRANT SELECT ON mmsearch.space TO mmsearch_ingest;
+-- A backfill writes vectors (UPDATE segment, above) and what it had to skip.
+GRANT SELECT, INSERT, DELETE ON mmsearch.backfill_skip TO mmsearch_ingest;
 
 -- BI: the columns its views read, and not one more (no content, no vectors).
 GRANT SELECT ON mmsearch.collection, mmsearch.space, mmsearch.ingest_error TO mmsearch_bi;
