@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 Source = Literal["text", "media"]
 #: segment kinds whose vector, in a space of that modality, comes from the source file
 MEDIA_KINDS = {"image": ("image", "shot"), "audio": ("window",)}
-#: records whose media are decoded per round (each one is written in its own transaction)
-MEDIA_ROUND = 4
+#: records whose media are decoded, embedded and written per round
+MEDIA_ROUND = 8
 
 
 @dataclass
@@ -156,8 +156,7 @@ class Backfill:
         for rows in self._batches("text", batch):
             bar.update(self._fill_text(rows))
         for records in self._batches("media", MEDIA_ROUND):
-            for record in records:
-                bar.update(self._fill_media(_Record(*record)))
+            bar.update(self._fill_media([_Record(*record) for record in records]))
         bar.close()
         self.report.seconds = time.perf_counter() - started
         return self.report
@@ -197,27 +196,58 @@ class Backfill:
         )
         return len(rows)
 
-    def _fill_media(self, record: _Record) -> int:
-        """Decode one record's source again, match its segments, embed, write."""
+    def _fill_media(self, records: list[_Record]) -> int:
+        """Decode a round of records' sources again, match their pending segments, embed the
+        matches in one batch (as ingest batches across files), write them."""
         with self.db.writer() as conn:
             pending = conn.execute(
                 sql.SQL(
-                    "SELECT s.id, s.kind, s.start_s, s.end_s FROM mmsearch.segment AS s"
-                    " WHERE s.record_id = %(record)s AND {} ORDER BY s.ordinal"
+                    "SELECT s.id, s.record_id, s.kind, s.start_s, s.end_s FROM mmsearch.segment"
+                    " AS s WHERE s.record_id = ANY(%(records)s) AND {} ORDER BY s.id"
                 ).format(self.pending.where("media")),
-                {**self.pending.params, "record": record.id},
+                {**self.pending.params, "records": [r.id for r in records]},
             ).fetchall()
-        drafts, problem = self._decode(record)
-        by_key = {(d.kind, d.start_s, d.end_s): d for d in drafts}
-        found = [(sid, by_key[(k, s, e)]) for sid, k, s, e in pending if (k, s, e) in by_key]
-        try:
-            vectors = self._embed([draft for _, draft in found])
-        except Exception as exc:  # a payload that breaks the model must not stop the run
-            problem, vectors = f"embedding failed: {reason(exc)}", {}
-        filled = {found[i][0]: v for i, v in vectors.items()}
-        unmatched = problem or "the source no longer decodes to this segment; re-ingest it"
-        self._write(filled, {sid: unmatched for sid, *_ in pending if sid not in filled})
+        found: dict[int, SegmentDraft] = {}
+        problems: dict[int, str] = {}
+        for record in records:
+            drafts, problem = self._decode(record)
+            if problem:
+                problems[record.id] = problem
+            by_key = {(d.kind, d.start_s, d.end_s): d for d in drafts}
+            for sid, rid, *key in pending:
+                if rid == record.id and tuple(key) in by_key:
+                    found[sid] = by_key[tuple(key)]
+        filled, failed = self._embed_isolated(found)
+        lost = "the source no longer decodes to this segment; re-ingest it"
+        self._write(
+            filled,
+            {
+                sid: failed.get(sid)
+                or problems.get(rid)
+                or ("nothing to embed" if sid in found else lost)
+                for sid, rid, *_ in pending
+                if sid not in filled
+            },
+        )
         return len(pending)
+
+    def _embed_isolated(
+        self, drafts: dict[int, SegmentDraft]
+    ) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+        """Vectors by segment id, in one batch; if the batch fails, one at a time, so a payload
+        that breaks the model skips its segment (with the reason), not the round."""
+        try:
+            vectors = self._embed(list(drafts.values()))
+        except Exception:
+            filled, failed = {}, {}
+            for sid, draft in drafts.items():
+                try:
+                    filled.update((sid, v) for v in self._embed([draft]).values())
+                except Exception as exc:
+                    failed[sid] = f"embedding failed: {reason(exc)}"
+            return filled, failed
+        ids = list(drafts)
+        return {ids[i]: vector for i, vector in vectors.items()}, {}
 
     def _decode(self, record: _Record) -> tuple[list[SegmentDraft], str | None]:
         """The record's picture and sound segments, or why they cannot be had any more."""
