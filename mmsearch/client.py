@@ -184,7 +184,7 @@ class Client:
     ) -> int:
         """Replace the acl of the named records (all of the collection's when `uris` is None);
         segments follow in the same transaction. Returns how many records changed."""
-        return self._change_labels("acl", "set", principals, collection, uris)
+        return self.change_labels("acl", "set", principals, collection, uris)
 
     def add_acl(
         self,
@@ -194,7 +194,7 @@ class Client:
         uris: Sequence[str | Path] | None = None,
     ) -> int:
         """Let more principals see the named records; returns how many records changed."""
-        return self._change_labels("acl", "add", principals, collection, uris)
+        return self.change_labels("acl", "add", principals, collection, uris)
 
     def remove_acl(
         self,
@@ -204,32 +204,36 @@ class Client:
         uris: Sequence[str | Path] | None = None,
     ) -> int:
         """Take principals off the named records (refused if one would be left with none)."""
-        return self._change_labels("acl", "remove", principals, collection, uris)
+        return self.change_labels("acl", "remove", principals, collection, uris)
 
     def set_tags(
         self, tags: Iterable[str], *, collection: str, uris: Sequence[str | Path] | None = None
     ) -> int:
         """Replace the tags of the named records (an empty list clears them)."""
-        return self._change_labels("tags", "set", tags, collection, uris)
+        return self.change_labels("tags", "set", tags, collection, uris)
 
     def add_tags(
         self, tags: Iterable[str], *, collection: str, uris: Sequence[str | Path] | None = None
     ) -> int:
-        return self._change_labels("tags", "add", tags, collection, uris)
+        """Add tags to the named records; returns how many records changed."""
+        return self.change_labels("tags", "add", tags, collection, uris)
 
     def remove_tags(
         self, tags: Iterable[str], *, collection: str, uris: Sequence[str | Path] | None = None
     ) -> int:
-        return self._change_labels("tags", "remove", tags, collection, uris)
+        """Take tags off the named records; returns how many records changed."""
+        return self.change_labels("tags", "remove", tags, collection, uris)
 
-    def _change_labels(
+    def change_labels(
         self,
         column: Column,
         change: Change,
         values: Iterable[str],
         collection: str,
-        uris: Sequence[str | Path] | None,
+        uris: Sequence[str | Path] | None = None,
     ) -> int:
+        """The six methods above in one: `column` is "acl" or "tags", `change` is "set",
+        "add" or "remove". All or nothing; returns how many records changed."""
         from mmsearch.ingest.labels import change_labels
 
         return change_labels(self.db, column, change, values, collection=collection, uris=uris)

@@ -9,6 +9,7 @@ from mmsearch.db import schema
 from mmsearch.db.models import Base
 
 TABLES = {"collection", "space", "record", "segment", "ingest_error", "api_token"}
+TABLES = {"collection", "space", "record", "segment", "ingest_error", "backfill_skip"}
 
 
 def catalog_tables(dsn: str) -> set[str]:

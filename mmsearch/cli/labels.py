@@ -26,7 +26,7 @@ def label_command(column: Column, change: Change, noun: str, metavar: str) -> cl
         from mmsearch.client import Client
 
         with Client.connect() as client:
-            changed = client._change_labels(column, change, values, collection, list(uris) or None)
+            changed = client.change_labels(column, change, values, collection, list(uris) or None)
         click.echo(f"changed {changed}")
 
     return command
