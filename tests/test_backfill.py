@@ -170,6 +170,8 @@ def test_changed_or_missing_sources_are_skipped_with_reasons(
         # a re-ingest replaces the changed file's segments, with every configured space
         assert later.ingest([corpus / "cat.jpg"], collection="bf").updated == 1
         assert later.coverage(space).skipped == 1
+        assert later.backfill("visual_v3").embedded == 0  # ... and clears the stale skip row
+        assert rows(later, "SELECT count(*) FROM mmsearch.backfill_skip") == [(1,)]
     finally:
         moved.rename(corpus / "rocket.jpg")
 

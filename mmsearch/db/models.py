@@ -116,8 +116,6 @@ class BackfillSkip(Base):
     space_id: Mapped[int] = mapped_column(
         ForeignKey("mmsearch.space.id", ondelete="CASCADE"), primary_key=True
     )
-    segment_id: Mapped[int] = mapped_column(
-        ForeignKey("mmsearch.segment.id", ondelete="CASCADE"), primary_key=True
-    )
+    segment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]

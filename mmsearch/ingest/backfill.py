@@ -3,7 +3,8 @@
 Text comes from the stored content. Pictures (image and shot segments) and sound (window
 segments) are decoded again from the source file, and only when its sha256 still matches
 the record; otherwise the segment goes into `backfill_skip` with the reason, and a re-ingest
-of the file (which embeds every configured space) is the way to fill it.
+of the file (which embeds every configured space) is the way to fill it; the skip row of a
+segment that is gone no longer counts, and the next backfill clears it.
 
 The work is batched: a batch is read in one short transaction, embedded with no transaction
 open, and written in another (an UPDATE per segment, only where the vector is still NULL).
@@ -151,6 +152,7 @@ class Backfill:
         with self.db.writer() as conn:
             cid = collection_id(conn, self.collection) if self.collection else None
             self.pending = Pending(self.space, cid)
+            forget_vanished_skips(conn, self.name)
             total = self.pending.count(conn)
         bar = progress_bar(total, unit="segment", enabled=progress)
         for rows in self._batches("text", batch):
@@ -306,9 +308,28 @@ def coverage(db: Database, space: Space) -> Coverage:
     query = sql.SQL(
         "SELECT count(s.{}), count(*) FILTER (WHERE ({}) OR ({})),"
         " (SELECT count(*) FROM mmsearch.backfill_skip AS k JOIN mmsearch.space AS sp"
-        "  ON sp.id = k.space_id WHERE sp.name = %(space)s)"
+        "  ON sp.id = k.space_id WHERE sp.name = %(space)s"
+        "  AND EXISTS (SELECT 1 FROM mmsearch.segment AS g WHERE g.id = k.segment_id))"
         " FROM mmsearch.segment AS s"
     ).format(pending.column, pending.where("text"), pending.where("media"))
     with db.writer() as conn:
         vectors, missing, skipped = conn.execute(query, pending.params).fetchone()
     return Coverage(vectors, missing, skipped)
+
+
+def forget_vanished_skips(conn: psycopg.Connection, space: str) -> None:
+    """Delete the space's skip rows whose segments are gone (removed, or replaced by a
+    re-ingest). In two statements: Citus modifies a reference table only without a subquery
+    on a distributed one."""
+    vanished = conn.execute(
+        "SELECT k.segment_id FROM mmsearch.backfill_skip AS k"
+        " JOIN mmsearch.space AS sp ON sp.id = k.space_id WHERE sp.name = %s"
+        " AND NOT EXISTS (SELECT 1 FROM mmsearch.segment AS s WHERE s.id = k.segment_id)",
+        (space,),
+    ).fetchall()
+    if vanished:
+        conn.execute(
+            "DELETE FROM mmsearch.backfill_skip WHERE segment_id = ANY(%s)"
+            " AND space_id = (SELECT id FROM mmsearch.space WHERE name = %s)",
+            ([sid for (sid,) in vanished], space),
+        )

@@ -59,6 +59,7 @@ def test_tables_are_reference_or_colocated_by_record(dsn: str) -> None:
     kinds = {name: (kind, column) for name, kind, column, _ in rows}
     assert kinds == {
         "api_token": ("reference", "<none>"),
+        "backfill_skip": ("reference", "<none>"),
         "collection": ("reference", "<none>"),
         "ingest_error": ("reference", "<none>"),
         "record": ("distributed", "id"),
@@ -96,6 +97,7 @@ def test_keys_are_adapted_and_foreign_keys_restored(dsn: str) -> None:
         "record_collection_id_fkey",
         "segment_record_id_fkey",
         "ingest_error_collection_id_fkey",
+        "backfill_skip_space_id_fkey",
     }
 
 
@@ -112,6 +114,26 @@ def test_register_space_adds_column_and_hnsw_index_on_every_shard(dsn: str) -> N
         ).fetchall()
     assert len(per_shard) == 32
     assert {row[0] for row in per_shard} == {"1"}
+
+
+def test_drop_space_removes_the_column_on_every_shard(dsn: str) -> None:
+    """`mmsearch space drop`: the registry row, its backfill skips, the column everywhere."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT mmsearch.register_space('gone', ARRAY['text'], 'm', 'r', 8, 'cosine')")
+        conn.execute(
+            "INSERT INTO mmsearch.backfill_skip (space_id, segment_id, reason)"
+            " SELECT id, 1, 'probe' FROM mmsearch.space WHERE name = 'gone'"
+        )
+        conn.commit()
+        conn.execute("SELECT mmsearch.drop_space('gone')")
+        conn.commit()
+        per_shard = conn.execute(
+            "SELECT result FROM run_command_on_shards('mmsearch.segment',"
+            " $$SELECT count(*) FROM information_schema.columns WHERE table_schema = 'mmsearch'"
+            " AND table_name = split_part('%s', '.', 2) AND column_name = 'gone_vec'$$)"
+        ).fetchall()
+        assert len(per_shard) == 32 and {row[0] for row in per_shard} == {"0"}
+        assert conn.execute("SELECT count(*) FROM mmsearch.backfill_skip").fetchone() == (0,)
 
 
 def test_writes_through_the_coordinator_keep_the_single_node_rules(dsn: str) -> None:
