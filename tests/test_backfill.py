@@ -191,6 +191,10 @@ def test_backfill_of_one_collection(client: Client, corpus: Path, first_run: dic
     assert per_collection == {"bf": 0, "other": 1}
     with pytest.raises(UserError, match="no collection named"):
         scoped.backfill("text_v4", collection="nope")
+    fresh = with_spaces(client, text_v6="sentence-transformers")
+    with pytest.raises(UserError, match="no collection named"):
+        fresh.backfill("text_v6", collection="nope")
+    assert "text_v6" not in {s.name for s in fresh.spaces()}  # refused before adding a column
     with pytest.raises(UserError, match="no space named 'text_v9' is configured"):
         scoped.backfill("text_v9")
 

@@ -146,11 +146,12 @@ class Backfill:
     def run(self, *, progress: bool = False) -> BackfillReport:
         """Register the space if it is new (adding its column), then fill it."""
         started = time.perf_counter()
+        with self.db.writer() as conn:  # an unknown collection fails before the schema changes
+            cid = collection_id(conn, self.collection) if self.collection else None
         self.space = register_configured(self.db, self.embedders, [self.name])[self.name]
         self.embedder = self.embedders.get(self.name)
         batch = self.batch_size or 4 * self.embedder.batch_size
         with self.db.writer() as conn:
-            cid = collection_id(conn, self.collection) if self.collection else None
             self.pending = Pending(self.space, cid)
             forget_vanished_skips(conn, self.name)
             total = self.pending.count(conn)
