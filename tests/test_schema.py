@@ -8,8 +8,7 @@ import pytest
 from mmsearch.db import schema
 from mmsearch.db.models import Base
 
-TABLES = {"collection", "space", "record", "segment", "ingest_error", "api_token"}
-TABLES = {"collection", "space", "record", "segment", "ingest_error", "backfill_skip"}
+TABLES = {"collection", "space", "record", "segment", "ingest_error", "api_token", "backfill_skip"}
 
 
 def catalog_tables(dsn: str) -> set[str]:

@@ -1,14 +1,14 @@
 """Backfill bookkeeping: segments a space's backfill could not embed, and why.
 
-Revision ID: 0002_space_backfill
-Revises: 0001
+Revision ID: 0003_space_backfill
+Revises: 0002_api_tokens
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "0002_space_backfill"
-down_revision = "0001"
+revision = "0003_space_backfill"
+down_revision = "0002_api_tokens"
 branch_labels = None
 depends_on = None
 
