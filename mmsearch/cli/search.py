@@ -98,7 +98,8 @@ def search_command(
         "weights": parse_weights(weights),
         "spaces": list(spaces) or None,
     }
-    hits = None if explain else _search_through_server(subject, options)
+    # the HTTP API has no spaces parameter yet: a search naming its spaces runs here
+    hits = None if explain or spaces else _search_through_server(subject, options)
     if hits is None:
         from mmsearch.client import Client
 
