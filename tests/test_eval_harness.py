@@ -15,6 +15,7 @@ from mmsearch.eval.harness import (
     RankedQuery,
     SetResult,
     evaluate,
+    iou,
     score,
     timestamp_accuracy,
 )
@@ -81,7 +82,36 @@ def test_timestamp_accuracy_asks_whether_the_hit_covers_the_judged_moment() -> N
         "time@1": 0.4,
         "time@10": 0.6,
         "start error s": 6.0,
+        "R1@0.5": 0.0,  # top hits: 4x as long as the answer, or near it without overlap
+        "R1@0.7": 0.0,
     }
+
+
+def test_moment_measures_reward_a_moment_as_long_as_the_answer() -> None:
+    """R1@IoU counts top hits in the right document whose span overlaps a judged one by
+    IoU >= 0.5 / 0.7; a relevant hit at rank 2 or in the wrong place counts for neither."""
+    span = (10.0, 14.0)  # 4 s
+    judged = JudgedSet(
+        "t",
+        "",
+        {},
+        [_query(q, "rec", span=span) for q in ("exact", "most", "half", "wide", "late", "2nd")],
+    )
+    ranked = [
+        _ranked("exact", ["rec"], [(10.0, 14.0)]),  # IoU 1
+        _ranked("most", ["rec"], [(10.5, 14.0)]),  # 3.5 / 4 = 0.875
+        _ranked("half", ["rec"], [(11.0, 15.0)]),  # 3 / 5 = 0.6
+        _ranked("wide", ["rec"], [(6.0, 16.0)]),  # 4 / 10 = 0.4
+        _ranked("late", ["rec"], [(14.5, 18.0)]),  # disjoint
+        _ranked("2nd", ["other", "rec"], [(10.0, 14.0), (10.0, 14.0)]),  # not the top hit
+    ]
+    accuracy = timestamp_accuracy(judged, ranked)
+    assert accuracy is not None
+    assert accuracy["R1@0.5"] == pytest.approx(3 / 6, abs=1e-4)
+    assert accuracy["R1@0.7"] == pytest.approx(2 / 6, abs=1e-4)
+    assert iou((0.0, 1.0), (2.0, 3.0)) == 0.0
+    assert iou((2.0, 2.0), (2.0, 2.0)) == 1.0
+    assert iou((0.0, 2.0), (1.0, 3.0)) == pytest.approx(1 / 3)
 
 
 def _report(mrr: float) -> dict:
@@ -105,6 +135,7 @@ def test_report_table_and_comparison() -> None:
     assert "video | not run: cannot fetch" in text
     assert "| tf-idf | 0.500 | 0.400 |" in text
     assert "0.750 (+0.250)" in compare(old, new)
+    assert "| R1@0.5 | R1@0.7 |" in text
 
 
 @pytest.fixture(scope="module")

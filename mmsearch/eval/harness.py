@@ -33,6 +33,8 @@ MEASURES = {
     "MRR": RR,
     "nDCG@10": nDCG @ 10,
 }
+#: the IoU thresholds of the moment measures R1@0.5 / R1@0.7 (see `timestamp_accuracy`)
+IOU_LEVELS = (0.5, 0.7)
 #: a stand-in document for a query that returned nothing, so ir-measures still counts it
 #: (it averages over the queries present in the run)
 NOTHING = "__no_result__"
@@ -158,17 +160,21 @@ def score(queries: list[Query], ranked: list[RankedQuery]) -> dict[str, float]:
 def timestamp_accuracy(
     judged: JudgedSet, ranked: list[RankedQuery]
 ) -> dict[str, float | int] | None:
-    """Does the first relevant hit's segment cover the judged moment?
+    """Does the first relevant hit's segment cover the judged moment, and how tightly?
 
     A hit is at the right time when its [start_s, end_s] overlaps a judged span of its
     document, widened by the set's tolerance: the user who jumps to it hears or sees the
-    answer. Segments are cut at their own boundaries (a transcript segment holds several
-    sentences), so `start error` (median seconds from the hit's start to the judged start,
-    over hits at the right time) says how far before the answer playback begins.
+    answer. Segments are cut at their own boundaries, so `start error` (median seconds from
+    the hit's start to the judged start, over hits at the right time) says how far from the
+    answer playback begins. `R1@0.5` and `R1@0.7` are the moment-retrieval measures of
+    Charades-STA and QVHighlights over a corpus: the share of timed queries whose top hit is
+    a relevant document and whose span overlaps a judged span of it with an IoU of at least
+    0.5 (0.7); they reward a moment that is as long as the answer, not just near it.
     """
     by_qid = {q.qid: q for q in judged.queries}
     at_1 = right = timed = 0
     errors: list[float] = []
+    tight = dict.fromkeys(IOU_LEVELS, 0)
     for r in ranked:
         query = by_qid[r.qid]
         spans: dict[str, list[tuple[float, float]]] = {}
@@ -183,6 +189,10 @@ def timestamp_accuracy(
             continue
         start = float(r.starts[rank])  # type: ignore[arg-type]
         end = float(r.ends[rank] if r.ends[rank] is not None else start)  # type: ignore[arg-type]
+        if rank == 0:
+            best = max((iou((start, end), s) for s in spans.get(r.docs[0], [])), default=0.0)
+            for level in IOU_LEVELS:
+                tight[level] += best >= level
         tol = judged.span_tolerance_s
         covering = [
             s for s in spans.get(r.docs[rank], []) if start <= s[1] + tol and s[0] - tol <= end
@@ -198,4 +208,15 @@ def timestamp_accuracy(
         "time@1": round(at_1 / timed, 4),
         "time@10": round(right / timed, 4),
         "start error s": round(statistics.median(errors), 1) if errors else None,
+        **{f"R1@{level}": round(tight[level] / timed, 4) for level in IOU_LEVELS},
     }
+
+
+def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Temporal intersection over union of two [start, end] spans (0 when disjoint; two
+    equal instants count as a perfect match)."""
+    inter = min(a[1], b[1]) - max(a[0], b[0])
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    if union <= 0:
+        return 1.0 if a == b else 0.0
+    return max(inter, 0.0) / union

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mmsearch.eval.harness import MEASURES, SetResult
+from mmsearch.eval.harness import IOU_LEVELS, MEASURES, SetResult
 
-COLUMNS = (*MEASURES, "time@1", "time@10", "start error s")
+MOMENTS = tuple(f"R1@{level}" for level in IOU_LEVELS)
+COLUMNS = (*MEASURES, "time@1", "time@10", *MOMENTS, "start error s")
 
 
 def to_json(
@@ -118,7 +119,8 @@ def _cell(value: float | None, column: str) -> str:
     """Scores (shares) with three decimals; seconds and milliseconds with one."""
     if value is None:
         return ""
-    return f"{value:.3f}" if column in MEASURES or column.startswith("time@") else f"{value:.1f}"
+    share = column in MEASURES or column in MOMENTS or column.startswith("time@")
+    return f"{value:.3f}" if share else f"{value:.1f}"
 
 
 def _delta(now: float | None, then: float | None, column: str) -> str:
