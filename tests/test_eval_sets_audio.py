@@ -5,6 +5,7 @@ Sources come from the Debian cache (downloaded once); no model is loaded.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import wave
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.evalsets import sounds, speech
+from bench.evalsets import sounds, speech, words
 from bench.evalsets.fetch import DataUnavailable
 from mmsearch.eval.judged import JudgedSet
 from tests.avmedia import CACHE
@@ -83,6 +84,28 @@ def test_speech_sizes(speech_sets: dict[bool, JudgedSet]) -> None:
     full, quick = speech_sets[False], speech_sets[True]
     assert 12 <= len(full.documents) <= 20 and len(full.queries) == len(speech.QUERIES)
     assert len(quick.documents) <= 5 and len(quick.queries) == 15
+
+
+def test_word_set_judges_every_place_a_query_word_is_said() -> None:
+    """Each one-word query is judged at every prompt of its recordings that says the word,
+    and no other prompt there says it (nor a longer word starting with it)."""
+    try:
+        judged = words.build(EVAL_CACHE, quick=False)[0]
+    except DataUnavailable as exc:
+        pytest.skip(str(exc))
+    assert [q.text for q in judged.queries] == list(words.WORDS)
+    placed = json.loads((EVAL_CACHE / words.NAME / "full" / "layout.json").read_text())
+    for query in judged.queries:
+        said = words.says_none_of((query.text or "",))
+        where = {
+            (doc, tuple(p["span"])) for doc, parts in placed.items() for p in parts
+            if said.search(p["text"])
+        }  # fmt: skip
+        assert where == {(j.doc, j.span) for j in query.relevant}, query.text
+        for j in query.relevant:
+            assert j.span is not None and j.span[1] - j.span[0] < 1.5
+    lengths = [wav_seconds(path) for path in judged.documents.values()]
+    assert 12 <= len(lengths) <= 20 and all(15.0 <= s <= 60.0 for s in lengths), lengths
 
 
 def test_sound_sets(sound_sets: dict[str, JudgedSet]) -> None:

@@ -11,7 +11,7 @@ from mmsearch.eval.judged import JudgedSet
 Builder = Callable[..., list[JudgedSet]]
 
 #: group → module under bench.evalsets with `build(cache, *, quick) -> list[JudgedSet]`
-GROUPS = ("images", "speech", "sounds", "video")
+GROUPS = ("images", "speech", "words", "sounds", "video")
 #: the text-similarity check: not a retrieval set, it needs only the text space
 LEE = "lee"
 CHOICES = (*GROUPS, LEE)

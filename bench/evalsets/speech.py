@@ -14,6 +14,7 @@ import json
 import random
 import shutil
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,14 +170,25 @@ def prompts(cache: Path) -> dict[str, Prompt]:
     return found
 
 
-def layout(catalogue: dict[str, Prompt], targets: list[str], total_s: float) -> list[list[str]]:
-    """The prompts of each recording, in order: every target, then seeded filler up to
-    `total_s`, shuffled and cut into recordings of drawn lengths."""
+def layout(
+    catalogue: dict[str, Prompt],
+    targets: list[str],
+    total_s: float,
+    *,
+    recording_s: tuple[float, float] = RECORDING_S,
+    filler: Callable[[Prompt], bool] = lambda prompt: True,
+) -> list[list[str]]:
+    """The prompts of each recording, in order: every target, then seeded filler (prompts
+    that `filler` accepts) up to `total_s`, shuffled and cut into recordings of lengths
+    drawn from `recording_s`."""
     rng = random.Random(SEED)
     pool = sorted(
         name
         for name, p in catalogue.items()
-        if name not in targets and p.seconds <= FILLER_MAX_S and not name.startswith(NOT_FILLER)
+        if name not in targets
+        and p.seconds <= FILLER_MAX_S
+        and not name.startswith(NOT_FILLER)
+        and filler(p)
     )
     rng.shuffle(pool)
     chosen = list(targets)
@@ -187,15 +199,15 @@ def layout(catalogue: dict[str, Prompt], targets: list[str], total_s: float) -> 
         length += catalogue[name].seconds + GAP_S
     rng.shuffle(chosen)
     recordings: list[list[str]] = [[]]
-    goal, length = rng.uniform(*RECORDING_S), 0.0
+    goal, length = rng.uniform(*recording_s), 0.0
     for name in chosen:
         seconds = catalogue[name].seconds
         if recordings[-1] and length + GAP_S + seconds > goal:
             recordings.append([])
-            goal, length = rng.uniform(*RECORDING_S), 0.0
+            goal, length = rng.uniform(*recording_s), 0.0
         recordings[-1].append(name)
         length += seconds + GAP_S
-    if len(recordings) > 1 and length < RECORDING_S[0]:
+    if len(recordings) > 1 and length < recording_s[0]:
         recordings[-2].extend(recordings.pop())  # no stub recording at the end
     return recordings
 
