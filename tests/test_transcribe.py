@@ -114,3 +114,43 @@ def test_long_speech_is_cut_after_the_last_sentence_end() -> None:
     assert units[0].text.endswith("w12.")  # cut at the sentence end, not at 30 s
     assert all(u.end - u.start <= 30.0 for u in units)
     assert " ".join(u.text for u in units).split() == [w.strip() for _, _, w in words]
+
+
+def test_each_sentence_said_after_a_pause_is_its_own_moment() -> None:
+    """Prompts read one after another: one word, a clause and a sentence each get their own
+    unit with their words' times, however short; a sentence said straight after another
+    joins it until the unit lasts `min_s`."""
+    spoken = _segment(
+        [
+            (0.0, 0.9, " received."),
+            (2.2, 2.6, " In"),
+            (2.6, 3.4, " valid"),
+            (3.4, 3.9, " choice."),  # 1.3 s pause before: a new unit
+            (4.1, 4.5, " Press"),  # 0.2 s after a sentence end: same burst
+            (4.5, 5.0, " one."),
+            (5.7, 6.0, " is,"),  # a clause end, then 0.8 s: a new unit
+            (6.8, 7.6, " extension"),
+            (7.6, 8.4, " unavailable"),
+            (9.6, 10.4, " activated"),  # over max_gap_s without punctuation
+        ]
+    )
+    units = merge_units([spoken], min_s=4.0, max_gap_s=1.0, phrase_gap_s=0.4)
+    assert [u.text for u in units] == [
+        "received.",
+        "In valid choice. Press one.",
+        "is,",
+        "extension unavailable",
+        "activated",
+    ]
+    assert (units[0].start, units[0].end) == (0.0, 0.9)
+    assert (units[3].start, units[3].end) == (6.8, 8.4)
+
+
+def test_a_burst_of_sentences_closes_once_it_lasts_min_s() -> None:
+    burst = _segment([(i * 1.0, i * 1.0 + 0.9, f" Word{i}.") for i in range(10)])  # 0.1 s gaps
+    units = merge_units([burst], min_s=3.0, phrase_gap_s=0.4)
+    assert [u.text for u in units] == [
+        "Word0. Word1. Word2. Word3.",
+        "Word4. Word5. Word6. Word7.",
+        "Word8. Word9.",
+    ]

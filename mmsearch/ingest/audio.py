@@ -1,11 +1,11 @@
 """Recordings: what was said (transcript units with times) and how it sounds (fixed windows).
 
-Two kinds of segment come out. "transcript" segments carry whisper's text merged into
-units of a sentence to ~30 s, for keyword and text-vector search. "window" segments are
-fixed overlapping stretches of audio for the audio spaces ("more like this sound", or text
-to sound with CLAP); their `content` stays empty because the transcript already holds the
-words with tighter times: copying them onto 10-s windows would make every phrase match
-twice, with worse timestamps, and double the text-embedding work.
+Two kinds of segment come out. "transcript" segments carry whisper's text, one sentence
+each, timed by its words (see `merge_units`), for keyword and text-vector search. "window"
+segments are fixed overlapping stretches of audio for the audio spaces ("more like this
+sound", or text to sound with CLAP); their `content` stays empty because the transcript
+already holds the words with tighter times: copying them onto 10-s windows would make every
+phrase match twice, with worse timestamps, and double the text-embedding work.
 
 Memory stays bounded on long files. The audio is decoded twice, streaming both times: at
 16 kHz into the transcriber, which works in 2-minute chunks, and at the window rate into
@@ -29,6 +29,7 @@ import numpy as np
 
 from mmsearch.errors import reason
 from mmsearch.ingest.media import DecodeStats, audio_blocks, probe
+from mmsearch.ingest.transcribe import UNIT_MAX_S
 from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def extract_audio(
     window_s: float | None = 10.0,
     hop_s: float = 5.0,
     window_rate: int | None = None,
-    unit_max_s: float = 30.0,
+    unit_max_s: float = UNIT_MAX_S,
 ) -> Extracted:
     """Transcript units (when `transcriber` is given) followed by sound windows.
 

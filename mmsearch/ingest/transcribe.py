@@ -32,6 +32,9 @@ PACKAGED_MODEL = "tiny.en"
 #: a chunk is cut at the quietest 100 ms within this many seconds before its nominal end
 CUT_SEARCH_S = 30.0
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
+_CLAUSE_END = (",", ";", ":", "，", "；", "：")
+#: the longest transcript unit, seconds: a long sentence is cut into pieces this long
+UNIT_MAX_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Unit:
-    """A retrieval unit: consecutive speech from one sentence up to about `max_s` seconds."""
+    """A retrieval unit: a sentence (or a burst of short ones), at most `UNIT_MAX_S` long."""
 
     start: float
     end: float
@@ -149,21 +152,26 @@ class Transcriber:
 def merge_units(
     segments: Sequence[Segment],
     *,
-    max_s: float = 30.0,
-    min_s: float = 10.0,
-    max_gap_s: float = 2.0,
+    max_s: float = UNIT_MAX_S,
+    min_s: float = 4.0,
+    max_gap_s: float = 1.0,
+    phrase_gap_s: float = 0.4,
 ) -> list[Unit]:
-    """Group speech into units for retrieval: whole sentences, at least `min_s` long where
-    the speech allows, at most `max_s`; a pause over `max_gap_s` always starts a new unit.
+    """Group speech into moments for retrieval: one sentence each, from whisper's word times.
 
-    A unit that would outgrow `max_s` is cut after its last sentence end (after its last
-    word only when it has none), so units split at sentence ends where possible.
+    A unit closes after a sentence end that is followed by a pause of `phrase_gap_s` or
+    more, or once it lasts `min_s` (sentences said back to back in a burst stay together
+    until then); after a clause end (comma, semicolon, colon) followed by such a pause; and
+    at any pause over `max_gap_s`, mid-sentence or not. A unit that would outgrow `max_s`
+    is cut after its last sentence end (after its last word when it has none). So a
+    one-word answer is its own unit, with the times of that word, and a search lands on
+    the sentence that says it rather than on half a minute around it.
     """
     units: list[Unit] = []
     pending: list[tuple[Word, Segment]] = []
     for segment in segments:
         for word in _words(segment):
-            if pending and word.start - pending[-1][0].end > max_gap_s:
+            if pending and _closes(pending, word, min_s, max_gap_s, phrase_gap_s):
                 units.append(_unit(pending))
                 pending = []
             while pending and word.end - pending[0][0].start > max_s:
@@ -171,12 +179,26 @@ def merge_units(
                 units.append(_unit(pending[:cut]))
                 pending = pending[cut:]
             pending.append((word, segment))
-            if _ends_sentence(word.text) and word.end - pending[0][0].start >= min_s:
-                units.append(_unit(pending))
-                pending = []
     if pending:
         units.append(_unit(pending))
     return [u for u in units if u.text]
+
+
+def _closes(
+    pending: list[tuple[Word, Segment]],
+    following: Word,
+    min_s: float,
+    max_gap_s: float,
+    phrase_gap_s: float,
+) -> bool:
+    """Whether the unit so far ends before `following` (see `merge_units`)."""
+    last = pending[-1][0]
+    gap = following.start - last.end
+    if gap > max_gap_s:
+        return True
+    if _ends_sentence(last.text):
+        return gap >= phrase_gap_s or last.end - pending[0][0].start >= min_s
+    return _ends_clause(last.text) and gap >= phrase_gap_s
 
 
 @cache
@@ -262,6 +284,10 @@ def _words(segment: Segment) -> tuple[Word, ...]:
 
 def _ends_sentence(text: str) -> bool:
     return text.rstrip().rstrip("\"')]”’").endswith(_SENTENCE_END)
+
+
+def _ends_clause(text: str) -> bool:
+    return text.rstrip().rstrip("\"')]”’").endswith(_CLAUSE_END)
 
 
 def _last_sentence_end(pending: list[tuple[Word, Segment]]) -> int:

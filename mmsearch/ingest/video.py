@@ -36,6 +36,7 @@ import numpy as np
 from mmsearch.errors import reason
 from mmsearch.ingest.audio import extract_audio, transcribe_file, transcript_segments
 from mmsearch.ingest.media import DecodeStats, probe, video_frames
+from mmsearch.ingest.transcribe import UNIT_MAX_S
 from mmsearch.ingest.types import Extracted, ExtractError, SegmentDraft
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def extract_video(
     keyframes: int = 3,
     keyframe_side: int = 320,
     ocr_side: int = 720,
-    unit_max_s: float = 30.0,
+    unit_max_s: float = UNIT_MAX_S,
 ) -> Extracted:
     """Shot segments tiling [0, duration], then the audio track's transcript units.
 
