@@ -1,7 +1,8 @@
 """Score the built-in judged sets: build them, ingest each into a scratch database, report.
 
-    python -m bench.eval [--set images|speech|sounds|video|lee]... [--quick]
+    python -m bench.eval [--set images|speech|words|sounds|video|lee]... [--quick]
                          [--out FILE] [--compare OLD.json] [--cache DIR] [--dsn DSN]
+                         [--rerank evidence|cross-encoder]...
 
 The sets are built from data other people made and labelled (Debian and PyPI packages,
 cached); the scoring is `mmsearch.eval`, the same harness `mmsearch eval` uses on a user's
@@ -35,13 +36,18 @@ def run(
     cache: Path,
     quick: bool = False,
     dsn: str | None = None,
+    rerank: list[str] | None = None,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Evaluate `groups` (`sets.CHOICES`) and return the report as JSON-ready data.
 
     A group whose sources cannot be fetched here is reported as not run, with the reason;
-    the others still run.
+    the others still run. Each reranker named in `rerank` (with its default options) adds
+    a "hybrid+NAME" row to every set with typed queries.
     """
+    from mmsearch.rerank import load
+
+    rerankers = {name: load({"name": name}) for name in rerank or []}
     started = time.perf_counter()
     results: list[SetResult] = []
     unavailable: dict[str, str] = {}
@@ -60,7 +66,7 @@ def run(
             for judged in judged_sets:
                 size = f"{len(judged.documents)} documents, {len(judged.queries)} queries"
                 say(f"{judged.name}: {size}")
-                results.append(evaluate(client, judged))
+                results.append(evaluate(client, judged, rerankers=rerankers))  # type: ignore[arg-type]
         spaces = {s.name: s.model_id for s in client.spaces()}
     return to_json(
         results,
@@ -95,9 +101,19 @@ def main(argv: list[str] | None = None) -> None:
         "--cache", type=Path, default=Path(platformdirs.user_cache_dir("mmsearch")) / "eval"
     )
     parser.add_argument("--dsn", help="a server for the scratch database (default: embedded)")
+    parser.add_argument(
+        "--rerank", action="append", help="also score hybrid search reranked by this reranker"
+    )
     args = parser.parse_args(argv)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    report = run(args.groups or CHOICES, cache=args.cache, quick=args.quick, dsn=args.dsn, say=say)
+    report = run(
+        args.groups or CHOICES,
+        cache=args.cache,
+        quick=args.quick,
+        dsn=args.dsn,
+        rerank=args.rerank,
+        say=say,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
     print(table(report))

@@ -1,11 +1,14 @@
 """Settings from the environment and an optional TOML file, resolved once per process.
 
 Precedence: explicit arguments > `MMSEARCH_*` environment variables > `$MMSEARCH_HOME/
-config.toml` > defaults. The file is where a space is switched to a hub model:
+config.toml` > defaults. The file is where a space is switched to a hub model, or a reranker chosen:
 
     [spaces.image]
     family = "clip"
     model = "openai/clip-vit-base-patch32"
+
+    [rerank]
+    name = "evidence"
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ class Settings:
     max_memory_mb: int = 16 * 1024
     #: options of the speech transcriber, e.g. {"model": "small.en"} (any faster-whisper size)
     transcriber: dict[str, Any] = field(default_factory=dict)
+    #: the second stage over search results, e.g. {"name": "evidence"} (`mmsearch.rerank`);
+    #: empty: off
+    rerank: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pgdata(self) -> Path:
@@ -86,6 +92,7 @@ class Settings:
             database_url=url or None,
             spaces=_space_specs(file_conf.get("spaces", {})),
             transcriber=_transcriber_options(file_conf.get("transcriber", {})),
+            rerank=dict(file_conf.get("rerank", {})),
             **limits,
         )
 

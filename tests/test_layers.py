@@ -1,6 +1,6 @@
 """The package's layers import only downwards, even under TYPE_CHECKING or inside functions.
 
-    errors, config  <  db, cluster  <  embed  <  spaces  <  ingest  <  query
+    errors, config  <  db, cluster  <  embed  <  spaces  <  ingest  <  query  <  rerank
                     <  client, eval  <  cli, api
 
 Every `import` in `mmsearch/` is read from the source (ast), so a lazy import inside a
@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spaces",),
     ("ingest",),
     ("query",),
+    ("rerank",),
     ("client", "eval"),
     ("cli", "api"),
 )

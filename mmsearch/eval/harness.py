@@ -21,8 +21,11 @@ from ir_measures import RR, R, Success, nDCG
 from mmsearch.eval.judged import JudgedSet, Mode, Query
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mmsearch.client import Client
     from mmsearch.query.search import Hit
+    from mmsearch.rerank import Reranker
 
 K = 10
 MEASURES = {
@@ -59,7 +62,8 @@ class RankedQuery:
 
 @dataclass
 class ModeResult:
-    mode: Mode
+    #: a search mode, or "hybrid+NAME": hybrid search reranked by reranker NAME
+    mode: Mode | str
     metrics: dict[str, float]
     #: share of timed queries whose top hit is relevant and starts inside the judged span
     #: (time@1), and whose first relevant hit in the top k does (time@10)
@@ -84,11 +88,14 @@ def evaluate(
     *,
     principals: list[str] | None = None,
     spaces: list[str] | None = None,
+    rerankers: Mapping[str, Reranker] | None = None,
 ) -> SetResult:
     """Ingest the set's documents (unless it reuses a collection), then run every query.
 
     Searches run as `principals`, so judged queries see what that caller may see, and with
     the vector legs of `spaces` only when given (a new model's space against the old one's).
+    Each of `rerankers` adds a mode "hybrid+NAME" for typed queries: hybrid search for the
+    reranker's `depth` candidates, reranked, cut to k (its ms/query counts both stages).
     """
     ingest: dict[str, Any] = {"reuses": judged.reuses}
     if judged.reuses is None:
@@ -99,7 +106,11 @@ def evaluate(
             "failed": report.failed,
             "errors": report.errors,
         }
-    modes = [_run_mode(client, judged, mode, principals or [], spaces) for mode in judged.modes]
+    who = principals or []
+    modes = [_run_mode(client, judged, mode, who, spaces) for mode in judged.modes]
+    if "hybrid" in judged.modes:
+        for name, reranker in (rerankers or {}).items():
+            modes.append(_run_mode(client, judged, "hybrid", who, spaces, (name, reranker)))
     return SetResult(
         judged.name, judged.description, len(judged.documents), len(judged.queries), ingest, modes
     )
@@ -111,22 +122,29 @@ def _run_mode(
     mode: Mode,
     principals: list[str],
     spaces: list[str] | None,
+    reranked: tuple[str, Reranker] | None = None,
 ) -> ModeResult:
     ranked = []
     for query in judged.queries:
         subject: str | Path = query.example if query.example is not None else query.text or ""
+        depth = max(K, reranked[1].depth) if reranked else K
         started = time.perf_counter()
         hits = client.search(
             subject,
             collection=judged.collection,
             mode=mode,
-            k=K,
+            k=depth,
             principals=principals,
             spaces=spaces,
         )
-        ranked.append(_ranked(judged, query, hits, time.perf_counter() - started))
+        if reranked and isinstance(subject, str):
+            from mmsearch.rerank import RerankContext
+
+            context = RerankContext(client.db, client.embedders, tuple(principals))
+            hits = reranked[1].rerank(subject, hits, context)
+        ranked.append(_ranked(judged, query, hits[:K], time.perf_counter() - started))
     return ModeResult(
-        mode,
+        f"{mode}+{reranked[0]}" if reranked else mode,
         score(judged.queries, ranked),
         timestamp_accuracy(judged, ranked),
         round(1000 * statistics.median(r.seconds for r in ranked), 1),
