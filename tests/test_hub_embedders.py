@@ -70,10 +70,14 @@ def tiny_tower(**extra: object) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+def tiny_clip(path: Path) -> Path:
+    """A randomly initialised CLIP checkpoint with its processor, saved under `path`."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    path = tmp_path_factory.mktemp("tiny-clip")
     tokenizer = clip_tokenizer()
     image_processor = CLIPImageProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
