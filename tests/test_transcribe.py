@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmsearch.ingest.transcribe import Segment, Transcriber, Word, merge_units
+from mmsearch.ingest.transcribe import Segment, Transcriber, Word, hallucinated, merge_units
 from tests.avmedia import silence, speech
 
 SENTENCE_A = "The weather today is sunny and warm."
@@ -154,3 +154,18 @@ def test_a_burst_of_sentences_closes_once_it_lasts_min_s() -> None:
         "Word4. Word5. Word6. Word7.",
         "Word8. Word9.",
     ]
+
+
+def test_text_made_up_from_a_sound_is_recognised() -> None:
+    """A segment whisper doubts is speech and whose words it doubts too is made up; real
+    speech scored as possibly silent, but with sure words, is kept."""
+
+    def scored(no_speech: float, *probabilities: float) -> Segment:
+        words = tuple(Word(i, i + 0.5, f" w{i}", p) for i, p in enumerate(probabilities))
+        return Segment(0.0, len(words), "".join(w.text for w in words), -1.0, no_speech, words)
+
+    assert hallucinated(scored(0.59, 0.11, 0.35, 0.68, 0.52, 0.71))  # "We'll see you next time."
+    assert hallucinated(scored(0.88, 0.01))  # "You"
+    assert not hallucinated(scored(0.67, 0.8, 0.9, 0.7))  # prompts over a quiet line
+    assert not hallucinated(scored(0.1, 0.3, 0.4))  # whisper hears speech, words unsure
+    assert not hallucinated(Segment(0.0, 1.0, "Hm", -1.0, 0.9, ()))  # no word times: kept

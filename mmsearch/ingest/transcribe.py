@@ -5,9 +5,10 @@ wheel, so transcription works offline; any faster-whisper size name or converted
 model directory can be configured instead. A model loads once per process.
 
 Silero VAD (inside faster-whisper) drops non-speech before decoding, so silence, music or
-noise give no segments instead of whisper's hallucinated "Thank you." Word timestamps are
-requested because VAD joins speech regions end to end and whisper's segment times then
-drift into the removed silence; word times stay precise (measured: a sentence placed at
+noise give no segments instead of whisper's hallucinated "Thank you."; what VAD lets through
+from a chime or a jingle is dropped when whisper's own scores say it was made up. Word
+timestamps are requested because VAD joins speech regions end to end and whisper's segment
+times then drift into the removed silence; word times stay precise (measured: a sentence placed at
 9.7 s starts at 7.6 s without them, 9.7 s with them). Long recordings are transcribed in
 chunks of `chunk_s` cut at the quietest moment near the chunk end, so memory stays bounded
 and a cut rarely splits a word; VAD and features cover a whole chunk at once, so the peak
@@ -33,6 +34,9 @@ PACKAGED_MODEL = "tiny.en"
 CUT_SEARCH_S = 30.0
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
 _CLAUSE_END = (",", ";", ":", "，", "；", "：")
+#: a segment is dropped as made up when both whisper's no-speech probability reaches this
+#: and its words' mean probability stays under it (see `hallucinated`)
+NO_SPEECH = 0.5
 #: the longest transcript unit, seconds: a long sentence is cut into pieces this long
 UNIT_MAX_S = 15.0
 
@@ -138,7 +142,11 @@ class Transcriber:
                 condition_on_previous_text=False,  # a misheard phrase must not echo on
             )
             start = offset / SAMPLE_RATE
-            chunk_segments = [_segment(s, start) for s in found if s.text.strip()]
+            chunk_segments = [
+                segment
+                for segment in (_segment(s, start) for s in found if s.text.strip())
+                if not hallucinated(segment)
+            ]
             segments.extend(chunk_segments)
             if chunk_segments:
                 spoken[info.language] = spoken.get(info.language, 0.0) + sum(
@@ -147,6 +155,18 @@ class Transcriber:
                 confidence.setdefault(info.language, float(info.language_probability))
         lang = max(spoken, key=spoken.__getitem__) if spoken else None
         return Transcript(tuple(segments), lang, confidence.get(lang) if lang else None)
+
+
+def hallucinated(segment: Segment) -> bool:
+    """Whisper's signature of text made up from a sound that is not speech: the model itself
+    doubts there is speech (`no_speech_prob` >= 0.5) and is unsure of the words it wrote
+    (their mean probability < 0.5). Measured: a chime transcribed "We'll see you next time."
+    (0.59, 0.47) and a jingle "You" (0.88, 0.01), while every segment of the Asterisk
+    recordings with no_speech_prob >= 0.5 had words at 0.56-0.99."""
+    if not segment.words:
+        return False
+    confidence = sum(w.probability for w in segment.words) / len(segment.words)
+    return segment.no_speech_prob >= NO_SPEECH and confidence < NO_SPEECH
 
 
 def merge_units(
