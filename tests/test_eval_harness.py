@@ -159,10 +159,14 @@ def photo_set(tmp_path_factory: pytest.TempPathFactory) -> JudgedSet:
 
 @pytest.mark.model
 def test_evaluate_ingests_and_scores_every_mode(client: Client, photo_set: JudgedSet) -> None:
-    result = evaluate(client, photo_set)
+    from mmsearch.rerank.evidence import EvidenceReranker
+
+    result = evaluate(client, photo_set, rerankers={"evidence": EvidenceReranker()})
     assert result.ingest["ingested"] == 5 and result.ingest["failed"] == 0
     by_mode = {m.mode: m for m in result.modes}
-    assert set(by_mode) == {"keyword", "vector", "hybrid"}
+    assert set(by_mode) == {"keyword", "vector", "hybrid", "hybrid+evidence"}
+    reranked = zip(by_mode["hybrid"].ranked, by_mode["hybrid+evidence"].ranked, strict=True)
+    assert all(sorted(a.docs) == sorted(b.docs) for a, b in reranked)  # 5 photos: all found
     # the photos have no words: only the image space can find them
     assert by_mode["keyword"].metrics["MRR"] == 0.0
     assert by_mode["vector"].metrics["hit@1"] >= 2 / 3
@@ -205,15 +209,19 @@ def test_cli_scores_a_users_judged_queries(client: Client, tmp_path: Path) -> No
 
     def mrr(path: Path) -> float:
         out = tmp_path / f"{path.stem}.json"
-        args = ["eval", str(path), "-c", "judged", "--out", str(out)]
+        args = ["eval", str(path), "-c", "judged", "--out", str(out), "--rerank", "evidence"]
         outcome = CliRunner().invoke(cli, args, env={"MMSEARCH_DATABASE_URL": client.db.dsn})
         assert outcome.exit_code == 0, outcome.output
         modes = {m["mode"]: m["metrics"] for m in json.loads(out.read_text())["sets"][0]["modes"]}
-        assert set(modes) == {"keyword", "vector", "hybrid"}
+        assert set(modes) == {"keyword", "vector", "hybrid", "hybrid+evidence"}
+        # text chunks give the evidence reranker nothing more to look at: the order stays
+        assert modes["hybrid+evidence"] == modes["hybrid"]
         return modes["hybrid"]["MRR"]
 
     assert mrr(right) == 1.0
     assert mrr(wrong) < 1.0
+    refused = CliRunner().invoke(cli, ["eval", str(right), "-c", "judged", "--rerank", "bm99"])
+    assert refused.exit_code == 1 and "unknown reranker 'bm99'" in str(refused.exception)
 
 
 def test_a_malformed_judged_line_is_a_one_line_error(tmp_path: Path) -> None:

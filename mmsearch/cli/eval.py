@@ -31,6 +31,12 @@ from mmsearch.errors import UserError
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="An earlier report: print the change of every measure.",
 )
+@click.option(
+    "--rerank",
+    "rerankers",
+    multiple=True,
+    help="Also score hybrid search reranked by this reranker (evidence, cross-encoder).",
+)
 def eval_command(
     queries: Path,
     collection: str,
@@ -38,6 +44,7 @@ def eval_command(
     spaces: tuple[str, ...],
     out: Path | None,
     compare: Path | None,
+    rerankers: tuple[str, ...],
 ) -> None:
     """Search a collection with judged QUERIES (JSON lines) in every mode and score it.
 
@@ -54,11 +61,22 @@ def eval_command(
     except ModuleNotFoundError as exc:
         raise UserError(f"mmsearch eval needs {exc.name}: pip install 'mmsearch[eval]'") from exc
     from mmsearch.client import Client
+    from mmsearch.rerank import load
 
+    try:
+        chosen = {name: load({"name": name}) for name in rerankers}
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     judged = load_queries(queries, collection)
     started = time.perf_counter()
     with Client.connect() as client:
-        result = evaluate(client, judged, principals=list(principals), spaces=list(spaces) or None)
+        result = evaluate(
+            client,
+            judged,
+            principals=list(principals),
+            spaces=list(spaces) or None,
+            rerankers={n: r for n, r in chosen.items() if r is not None},
+        )
         models = {s.name: s.model_id for s in client.spaces() if not spaces or s.name in spaces}
     report = to_json(
         [result],
