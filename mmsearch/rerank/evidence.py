@@ -7,6 +7,8 @@ query this reranker goes back to the media and the neighbouring rows:
 - a spoken hit (a transcript segment) is compared, in the text space, both as itself and as
   the transcript window of `window_s` seconds around it, and counts as the better of the two
   (a paraphrase often matches the sentence with its context, a single word the sentence);
+  a text chunk likewise, as itself and as the chunks within `window_chars` characters of it
+  under the document's title;
 - a shot is compared frame by frame: `frames` frames spread over the shot, decoded from the
   file, each embedded in the image space that takes typed queries, the best frame counting;
 - a photo is compared crop by crop: the whole picture and three squares along its long side
@@ -57,6 +59,7 @@ class EvidenceReranker(Reranker):
         *,
         depth: int = 20,
         window_s: float = 5.0,
+        window_chars: int = 600,
         frames: int = 5,
         crops: bool = True,
         weight: float = 1.0,
@@ -67,7 +70,8 @@ class EvidenceReranker(Reranker):
         super().__init__(depth=depth)
         if window_s < 0 or frames < 1:
             raise ValueError("window_s must be >= 0 and frames >= 1")
-        self.window_s, self.frames, self.crops = window_s, frames, crops
+        self.window_s, self.window_chars = window_s, window_chars
+        self.frames, self.crops = frames, crops
         self.weight, self.rrf_k = weight, rrf_k
         self.image_model, self.sound_model = image_model, sound_model
         self._cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
@@ -103,6 +107,8 @@ class _Judge:
         try:
             if hit.kind == "transcript":
                 return self._spoken(hit)
+            if hit.kind == "chunk":
+                return self._written(hit)
             if hit.kind == "shot":
                 return self._seen(hit, _shot_frames)
             if hit.media_type == "image" and hit.kind in ("image", "ocr"):
@@ -114,14 +120,33 @@ class _Judge:
         return None
 
     def _spoken(self, hit: Hit) -> float | None:
+        return self._read(*self._transcript(hit))
+
+    def _written(self, hit: Hit) -> float | None:
+        return self._read(*self._passage(hit))
+
+    def _read(self, *pieces: str) -> float | None:
+        """The best text-space similarity of the query to any of `pieces`."""
         text = _embedder(self.context, "text", None)
-        if text is None:
+        kept = [p for p in pieces if p]
+        if text is None or not kept:
             return None
-        own, window = self._transcript(hit)
-        pieces = [t for t in (own, window) if t]
-        if not pieces:
-            return None
-        return float(np.max(text.encode_texts(pieces) @ self._query_vector(text)))
+        return float(np.max(text.encode_texts(kept) @ self._query_vector(text)))
+
+    def _passage(self, hit: Hit) -> tuple[str, str]:
+        """A chunk's own text, and its neighbours with the document's title, as the caller."""
+        start, end = hit.char_start or 0, hit.char_end or hit.char_start or 0
+        margin = self.reranker.window_chars
+        with self.context.db.reader(self.context.principals) as conn:
+            own, window = conn.execute(
+                "SELECT (SELECT content FROM mmsearch.segment WHERE id = %(id)s),"
+                " (SELECT string_agg(content, ' ' ORDER BY char_start) FROM mmsearch.segment"
+                "  WHERE record_id = %(record)s AND kind = 'chunk'"
+                "  AND char_start < %(end)s AND char_end > %(start)s)",
+                {"id": hit.segment_id, "record": hit.record_id,
+                 "start": start - margin, "end": end + margin},
+            ).fetchone()  # fmt: skip
+        return own or "", f"{hit.title}. {window}" if window else ""
 
     def _transcript(self, hit: Hit) -> tuple[str, str]:
         """The hit's own text and the transcript around it, read as the caller."""
