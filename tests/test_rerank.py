@@ -65,6 +65,9 @@ def test_load_by_name() -> None:
     assert load(None) is None and load({"name": "off"}) is None
     reranker = load({"name": "evidence", "depth": 8, "frames": 3})
     assert isinstance(reranker, EvidenceReranker) and reranker.depth == 8
+    assert reranker.kinds == {"seen", "pictured", "heard"}
+    with pytest.raises(ValueError, match="unknown evidence kinds"):
+        load({"name": "evidence", "kinds": ["smelt"]})
     assert isinstance(load({"name": "cross-encoder", "model": "x"}), CrossEncoderReranker)
     with pytest.raises(ValueError, match="unknown reranker 'bm99'"):
         load({"name": "bm99"})
