@@ -199,3 +199,27 @@ def test_a_clip_checkpoint_rescores_images_by_configuration(
     hit = _hit(1, uri=str(panorama), media_type="image", kind="image")
     score = _Judge(EvidenceReranker(image_model=override), "a cat", context).evidence(hit)
     assert score is not None and -1.0 <= score <= 1.0
+
+
+@pytest.mark.model
+def test_a_chunk_is_read_with_its_neighbours_only_when_asked(
+    client: Client, tmp_path: Path
+) -> None:
+    """The "written" evidence: the chunk and the chunks around it under the title, read as
+    the caller; off by default (it did not pay on the judged sets)."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    paragraphs = [f"Paragraph {i} is about topic {i}. " * 12 for i in range(12)]
+    (folder / "notes.txt").write_text("\n\n".join(paragraphs))
+    client.ingest([folder], collection="rerank-chunks", acl=["group:eng"])
+    eng = ["group:eng"]
+    hits = client.search("topic 5", collection="rerank-chunks", mode="keyword", k=1, principals=eng)
+    context = RerankContext(client.db, client.embedders, tuple(eng))
+    asked = _Judge(EvidenceReranker(kinds=["written"], window_chars=600), "topic 5", context)
+    own, window = asked._passage(hits[0])
+    assert own and own in window and window.startswith("notes. ") and len(window) > len(own)
+    assert asked.evidence(hits[0]) is not None
+    assert _Judge(EvidenceReranker(), "topic 5", context).evidence(hits[0]) is None
+    principal_only = RerankContext(client.db, client.embedders, ("user:nobody",))
+    hidden = _Judge(EvidenceReranker(kinds=["written"]), "topic 5", principal_only)
+    assert hidden._passage(hits[0]) == ("", "")  # RLS: a caller who cannot see it reads nothing

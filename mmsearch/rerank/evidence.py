@@ -142,33 +142,36 @@ class _Judge:
         return float(np.max(text.encode_texts(kept) @ self._query_vector(text)))
 
     def _passage(self, hit: Hit) -> tuple[str, str]:
-        """A chunk's own text, and its neighbours with the document's title, as the caller."""
+        """A chunk's own text, and its neighbours under the document's title."""
         start, end = hit.char_start or 0, hit.char_end or hit.char_start or 0
         margin = self.reranker.window_chars
-        with self.context.db.reader(self.context.principals) as conn:
-            own, window = conn.execute(
-                "SELECT (SELECT content FROM mmsearch.segment WHERE id = %(id)s),"
-                " (SELECT string_agg(content, ' ' ORDER BY char_start) FROM mmsearch.segment"
-                "  WHERE record_id = %(record)s AND kind = 'chunk'"
-                "  AND char_start < %(end)s AND char_end > %(start)s)",
-                {"id": hit.segment_id, "record": hit.record_id,
-                 "start": start - margin, "end": end + margin},
-            ).fetchone()  # fmt: skip
-        return own or "", f"{hit.title}. {window}" if window else ""
+        own, window = self._around(hit, ("char_start", "char_end"), start - margin, end + margin)
+        return own, f"{hit.title}. {window}" if window else ""
 
     def _transcript(self, hit: Hit) -> tuple[str, str]:
-        """The hit's own text and the transcript around it, read as the caller."""
+        """A spoken hit's own text, and the transcript `window_s` around it."""
         start, end = hit.start_s or 0.0, hit.end_s or hit.start_s or 0.0
         margin = self.reranker.window_s
+        return self._around(hit, ("start_s", "end_s"), start - margin, end + margin)
+
+    def _around(
+        self, hit: Hit, columns: tuple[str, str], low: float, high: float
+    ) -> tuple[str, str]:
+        """The hit's text, and the text of its record's segments of the same kind that
+        overlap [low, high) on `columns`, in order; read as the caller (RLS applies)."""
+        from psycopg import sql
+
+        start, end = map(sql.Identifier, columns)
+        statement = sql.SQL(
+            "SELECT (SELECT content FROM mmsearch.segment WHERE id = %(id)s),"
+            " (SELECT string_agg(content, ' ' ORDER BY {start}) FROM mmsearch.segment"
+            "  WHERE record_id = %(record)s AND kind = %(kind)s"
+            "  AND {start} < %(high)s AND {end} > %(low)s)"
+        ).format(start=start, end=end)
+        parameters = {"id": hit.segment_id, "record": hit.record_id, "kind": hit.kind,
+                      "low": low, "high": high}  # fmt: skip
         with self.context.db.reader(self.context.principals) as conn:
-            own, window = conn.execute(
-                "SELECT (SELECT content FROM mmsearch.segment WHERE id = %(id)s),"
-                " (SELECT string_agg(content, ' ' ORDER BY start_s) FROM mmsearch.segment"
-                "  WHERE record_id = %(record)s AND kind = 'transcript'"
-                "  AND start_s < %(end)s AND end_s > %(start)s)",
-                {"id": hit.segment_id, "record": hit.record_id,
-                 "start": start - margin, "end": end + margin},
-            ).fetchone()  # fmt: skip
+            own, window = conn.execute(statement, parameters).fetchone()
         return own or "", window or ""
 
     def _seen(
