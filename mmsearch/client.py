@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmsearch.config import Settings
 from mmsearch.db import schema
+from mmsearch.db.credentials import CredentialStore
 from mmsearch.db.engine import Database, resolve_dsn
 from mmsearch.embed.registry import Embedders
 from mmsearch.spaces import Space, list_spaces, register_configured
@@ -53,7 +54,7 @@ class Client:
         settings = Settings.load(home=Path(home) if home else None, database_url=dsn)
         url = resolve_dsn(settings)
         schema.ensure(url, migrate=upgrade)
-        return cls(Database(url), settings)
+        return cls(Database(url, credentials=CredentialStore.in_home(settings.home)), settings)
 
     def close(self) -> None:
         self.db.close()

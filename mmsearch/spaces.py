@@ -109,12 +109,15 @@ def register_configured(
     """Register the configured spaces (or `names`), loading their models, by name.
 
     Registration needs each model's dimension and identity, hence the loads; the rows are
-    written in one transaction, and registering the same model again is a no-op.
+    written in one transaction (retried when a lock wait times out: a new space's column
+    and index must not queue every search behind them), and registering the same model
+    again is a no-op.
     """
     wanted = list(names) if names is not None else embedders.names()
     loaded = {name: embedders.get(name) for name in wanted}
-    with db.transaction() as conn:
-        return {name: register_embedder(conn, name, e) for name, e in loaded.items()}
+    return db.retrying(
+        lambda conn: {name: register_embedder(conn, name, e) for name, e in loaded.items()}
+    )
 
 
 def list_spaces(conn: psycopg.Connection) -> list[Space]:

@@ -59,7 +59,7 @@ def server_dsn(test_home: Path) -> Iterator[str]:
         pgdata = test_home / "pg"
         url = embedded.ensure_running(pgdata)
         yield url
-        embedded.stop(pgdata)
+        embedded.remove(pgdata)
         shutil.rmtree(test_home, ignore_errors=True)
 
 

@@ -8,7 +8,10 @@ import pytest
 from mmsearch.db import schema
 from mmsearch.db.models import Base
 
-TABLES = {"collection", "space", "record", "segment", "ingest_error", "api_token", "backfill_skip"}
+TABLES = {
+    "collection", "space", "record", "segment", "ingest_error", "api_token", "backfill_skip",
+    "install", "person", "ingest_lock",
+}  # fmt: skip
 
 
 def catalog_tables(dsn: str) -> set[str]:

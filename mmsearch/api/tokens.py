@@ -3,7 +3,8 @@
 A token is 32 random bytes (256 bits), so a plain SHA-256 is enough to store it: nothing
 short of the token itself hashes to the stored value, and a slow password hash would only
 slow every request. The owner adds, lists and removes tokens (`mmsearch token ...`); the
-service, running as `mmsearch_app`, can only ask `mmsearch.api_token_principals(hash)`.
+service, reading as the service login (a member of the app role), can only ask
+`mmsearch.api_token_principals(hash)`.
 """
 
 from __future__ import annotations

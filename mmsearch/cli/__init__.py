@@ -17,6 +17,7 @@ from mmsearch.cli.search import search_command
 from mmsearch.cli.serve import serve_command
 from mmsearch.cli.space import space_group
 from mmsearch.cli.token import token_group
+from mmsearch.cli.user import user_group
 from mmsearch.errors import UserError, one_line
 
 
@@ -48,6 +49,7 @@ for command in (
     acl_group,
     tag_group,
     space_group,
+    user_group,
 ):
     cli.add_command(command)
 db_group.add_command(cluster_group)

@@ -14,8 +14,10 @@ from mmsearch.config import Settings
 def init_command(no_spaces: bool) -> None:
     """Create or upgrade the database and register the configured spaces."""
     from mmsearch.client import Client
+    from mmsearch.db.logins import apply_limits
 
     with Client.connect() as client:
+        apply_limits(client.db.dsn)
         spaces = [] if no_spaces else client.register_spaces()
         click.echo(f"database ready: {_shown_url(client.db.dsn)}")
         for space in spaces:
@@ -68,29 +70,59 @@ def status_command(as_json: bool) -> None:
 
 @click.group("db")
 def db_group() -> None:
-    """The database: its URL, and stopping the embedded server."""
+    """The database: its URL, TCP access, and stopping the embedded server."""
 
 
 @db_group.command("url")
 @click.option(
     "--role",
-    type=click.Choice(["owner", "analyst", "bi"]),
+    type=click.Choice(["owner", "app", "analyst", "bi"]),
     default="owner",
-    help="Connect as the owner, the read-only analyst role or the BI role.",
+    help="owner (the default), or app: the application's service login (RLS applies).",
 )
 def url_command(role: str) -> None:
-    """Print a DSN that psql and BI tools accept (starts the embedded server if needed)."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
+    """Print a DSN, password included, for psql or an ORM (starts the embedded server)."""
+    from mmsearch.db.credentials import CredentialStore
     from mmsearch.db.engine import resolve_dsn
+    from mmsearch.db.logins import app_logins
 
-    dsn = resolve_dsn()
-    if role != "owner":
-        params = conninfo_to_dict(dsn)
-        params["user"] = f"mmsearch_{role}"
-        params.pop("password", None)
-        dsn = _as_uri(params) if dsn.startswith("postgres") else make_conninfo(**params)
+    if role in ("analyst", "bi"):
+        raise click.ClickException(
+            f"analysts and BI tools get their own logins: mmsearch user add NAME --role {role}"
+        )
+    settings = Settings.load()
+    dsn = resolve_dsn(settings)
+    if role == "app":
+        dsn = app_logins(dsn, CredentialStore.in_home(settings.home)).service
     click.echo(dsn)
+
+
+@db_group.command("listen")
+@click.option("--port", type=click.IntRange(1, 65535), help="TCP port to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (e.g. 0.0.0.0 for every interface: put TLS in front of it).",
+)
+@click.option("--off", is_flag=True, help="Stop listening on TCP (the socket stays).")
+def listen_command(port: int | None, host: str, off: bool) -> None:
+    """Let BI tools connect to the embedded server over TCP (scram-sha-256 logins only).
+
+    The server restarts; the setting survives later restarts. Each tool gets its own
+    login: `mmsearch user add NAME --role bi`.
+    """
+    from mmsearch.db import embedded
+
+    settings = Settings.load()
+    if settings.database_url:
+        raise click.ClickException("MMSEARCH_DATABASE_URL is set: that server is not ours")
+    if off == (port is not None):
+        raise click.ClickException("give either --port N or --off")
+    embedded.listen(settings.pgdata, None if off else host, port)
+    address = embedded.tcp_address(settings.pgdata)
+    click.echo("listening on the socket only" if address is None else
+               f"listening on {host}:{port} (scram-sha-256 only)")  # fmt: skip
 
 
 @db_group.command("stop")
@@ -103,19 +135,6 @@ def stop_command() -> None:
         raise click.ClickException("MMSEARCH_DATABASE_URL is set: that server is not ours to stop")
     stopped = embedded.stop(settings.pgdata)
     click.echo("stopped" if stopped else "not running")
-
-
-def _as_uri(params: dict[str, str]) -> str:
-    from urllib.parse import quote, urlencode
-
-    host = params.pop("host", "")
-    port = params.pop("port", "")
-    user = quote(params.pop("user", ""))
-    dbname = quote(params.pop("dbname", ""))
-    netloc = f"{user}@" + ("" if host.startswith("/") else host) + (f":{port}" if port else "")
-    query = {"host": host} if host.startswith("/") else {}
-    query.update(params)
-    return f"postgresql://{netloc}/{dbname}" + (f"?{urlencode(query)}" if query else "")
 
 
 def _shown_url(dsn: str) -> str:

@@ -1,33 +1,35 @@
-"""Connections: which server (DSN), a pool, and transactions that run as a role.
+"""Connections: which server (DSN), and one pool per login.
 
-Every read for a user runs inside a transaction that has `SET LOCAL ROLE mmsearch_app`
-and the caller's principals in `mmsearch.principals`, so PostgreSQL's row-level security,
-not Python, decides what the caller sees.
+Reads for a user run as the application's service login (a member of the app role, never a
+superuser, nothing to `RESET ROLE` back to) in a transaction that carries the caller's
+principals in the transaction-local setting `mmsearch.principals`, so PostgreSQL's row-level
+security, not Python, decides what the caller sees. Writes run as the ingest login; schema
+work runs as the owner, the DSN given (`mmsearch.db.logins`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Literal, TypeVar
-
-from psycopg import sql
+from typing import TYPE_CHECKING, TypeVar
 
 from mmsearch.config import Settings
+from mmsearch.db.credentials import CredentialStore
 from mmsearch.errors import DatabaseUnavailable, InvalidPrincipal, UserError
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg_pool import ConnectionPool
 
 T = TypeVar("T")
-Role = Literal["mmsearch_app", "mmsearch_ingest"]
+PRINCIPAL = re.compile(r"(public|(user|group):[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199})")
 #: how long schema work waits for a lock before it backs off and lets queued queries run
 DDL_LOCK_TIMEOUT_MS = 1000
 DDL_ATTEMPTS = 30
-PRINCIPAL = re.compile(r"(public|(user|group):[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199})")
 
 
 def resolve_dsn(settings: Settings | None = None) -> str:
@@ -61,57 +63,65 @@ def configure_connection(conn: psycopg.Connection) -> None:
 
 
 class Database:
-    """A connection pool on one DSN, with role-scoped transactions."""
+    """Pools on one database: reads as the service login, writes as the ingest login, schema
+    work as the owner. Given another login's DSN (e.g. the service login's own, or a
+    person's), it reads as that login and cannot write."""
 
-    def __init__(self, dsn: str, *, max_size: int = 8) -> None:
+    def __init__(
+        self, dsn: str, *, max_size: int = 8, credentials: CredentialStore | None = None
+    ) -> None:
         import psycopg
-        from psycopg_pool import ConnectionPool
+
+        from mmsearch.db.logins import app_logins
 
         self.dsn = dsn
+        self._max_size = max_size
+        store = credentials or CredentialStore.in_home(Settings.load().home)
         try:
-            self.pool = ConnectionPool(
-                dsn,
-                min_size=1,
-                max_size=max_size,
-                configure=configure_connection,
-                open=True,
-                timeout=30,
-            )
-            self.pool.wait(timeout=30)
-        except (psycopg.OperationalError, TimeoutError) as exc:
+            logins = app_logins(dsn, store)
+        except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot connect to {redact(dsn)}: {exc}") from exc
+        self.roles = logins.roles
+        #: the service login's DSN: for an ORM or raw SQL with the app's rights (RLS applies)
+        self.reader_dsn = logins.service
+        self.writer_dsn = logins.writer
+        self._pools: dict[str, ConnectionPool] = {}
+        self._lock = threading.Lock()
+        self.reader_pool = self._pool("reader", self.reader_dsn, min_size=1)
 
     def close(self) -> None:
-        self.pool.close()
+        for pool in self._pools.values():
+            pool.close()
 
     @contextmanager
-    def transaction(
-        self, *, role: Role | None = None, principals: Iterable[str] = ()
-    ) -> Iterator[psycopg.Connection]:
-        """A transaction as `role` (None: the connecting owner, for schema work)."""
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A transaction as the owner, for schema work (RLS does not apply to a superuser)."""
+        with self._owner_pool().connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def reader(self, principals: Iterable[str] = ()) -> Iterator[psycopg.Connection]:
+        """Read as the service login with the caller's principals (RLS applies)."""
         checked = validate_principals(principals)
-        with self.pool.connection() as conn, conn.transaction():
-            if role is not None:
-                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        with self.reader_pool.connection() as conn, conn.transaction():
             conn.execute(
                 "SELECT set_config('mmsearch.principals', %s, true)", (json.dumps(checked),)
             )
             yield conn
 
-    def reader(self, principals: Iterable[str] = ()) -> AbstractContextManager[psycopg.Connection]:
-        """Read as the app role with the caller's principals (RLS applies)."""
-        return self.transaction(role="mmsearch_app", principals=principals)
-
     def writer(self) -> AbstractContextManager[psycopg.Connection]:
-        """Write as the ingest role (sees and writes every row)."""
-        return self.transaction(role="mmsearch_ingest")
+        """Write as the ingest login (sees and writes every row)."""
+        if self.writer_dsn is None:
+            raise UserError("this login may not write: connect with the owner's DSN")
+        pool = self._pool("writer", self.writer_dsn, min_size=0)
+        return _transaction(pool)
 
     def retrying(self, work: Callable[[psycopg.Connection], T]) -> T:
         """Run schema work as the owner, waiting at most a second at a time for its locks.
 
-        DDL (dropping a space's column) needs ACCESS EXCLUSIVE on `segment`; while it waits
-        behind a long transaction every new query queues behind it. So it gives up after
-        `DDL_LOCK_TIMEOUT_MS`, lets the queue drain, and tries again.
+        DDL (a space's column and index, added or dropped) needs ACCESS EXCLUSIVE on
+        `segment`; while it waits behind a long transaction every new query queues behind
+        it. So it gives up after `DDL_LOCK_TIMEOUT_MS`, lets the queue drain, and tries again.
         """
         import psycopg
 
@@ -128,6 +138,38 @@ class Database:
             "schema change gave up: a long transaction keeps a lock on the tables"
             " (see pg_stat_activity); try again when it ends"
         )
+
+    def _owner_pool(self) -> ConnectionPool:
+        if self.writer_dsn is None:
+            raise UserError("this login may not change the schema: connect with the owner's DSN")
+        return self._pool("owner", self.dsn, min_size=0, max_size=2)
+
+    def _pool(
+        self, name: str, dsn: str, *, min_size: int, max_size: int | None = None
+    ) -> ConnectionPool:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        with self._lock:
+            if name not in self._pools:
+                pool = ConnectionPool(
+                    dsn, min_size=min_size, max_size=max_size or self._max_size,
+                    configure=configure_connection, open=True, timeout=30,
+                )  # fmt: skip
+                try:
+                    if min_size:
+                        pool.wait(timeout=30)
+                except (psycopg.OperationalError, TimeoutError) as exc:
+                    pool.close()
+                    raise DatabaseUnavailable(f"cannot connect to {redact(dsn)}: {exc}") from exc
+                self._pools[name] = pool
+            return self._pools[name]
+
+
+@contextmanager
+def _transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+    with pool.connection() as conn, conn.transaction():
+        yield conn
 
 
 def redact(dsn: str) -> str:

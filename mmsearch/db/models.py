@@ -105,6 +105,8 @@ class IngestError(Base):
     stage: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+    #: the ACL the file would have had: who may see that it failed (RLS)
+    acl: Mapped[list[str]] = mapped_column(ARRAY(Text))
 
 
 class BackfillSkip(Base):

@@ -54,10 +54,14 @@ def apply_sql_files(connection: Connection) -> None:
 
     One statement at a time (see `statements`): Citus forwards some DDL to its workers as
     the query string it was given, and a worker refuses a string of several statements.
+    The files name this database's roles as psql variables (`mmsearch.db.roles`).
     """
+    from mmsearch.db.roles import read_roles
+
     raw = connection.connection.driver_connection
+    roles = read_roles(raw)
     for _, body in sql_files():
-        for statement in split_statements(body):
+        for statement in split_statements(roles.substitute(body)):
             raw.execute(statement)
 
 

@@ -32,8 +32,8 @@ def run(connection: Connection) -> None:
     with context.begin_transaction():
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
         context.run_migrations()
-        schema_present = connection.execute(
-            text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"{SCHEMA}.record"}
+        schema_present = connection.execute(  # at a revision that has the role prefix
+            text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"{SCHEMA}.install"}
         ).scalar()
         if schema_present:
             if citus.is_coordinator(connection):

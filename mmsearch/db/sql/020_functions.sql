@@ -1,5 +1,10 @@
 -- Functions every other part relies on. All pin search_path and qualify names.
 
+-- Whom the caller acts for. A person's login gets the principals the owner gave it in
+-- mmsearch.person (by session_user: SET ROLE cannot change it, and nothing the person sets
+-- counts). Only members of the app role, i.e. the application's service login, pass
+-- principals per request, in the transaction-local setting mmsearch.principals; for anyone
+-- else that setting is never even parsed. Everybody is `public`.
 CREATE OR REPLACE FUNCTION mmsearch.current_principals() RETURNS text[]
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog
@@ -7,15 +12,21 @@ AS $$
     SELECT ARRAY(
         SELECT DISTINCT p FROM (
             SELECT jsonb_array_elements_text(
-                       coalesce(nullif(current_setting('mmsearch.principals', true), ''), '[]')::jsonb
+                       CASE WHEN pg_has_role(session_user, :'role_app', 'MEMBER')
+                            THEN coalesce(nullif(current_setting('mmsearch.principals', true),
+                                                 ''), '[]')::jsonb
+                            ELSE '[]'::jsonb END
                    ) AS p
+            UNION ALL
+            SELECT unnest(u.principals) FROM mmsearch.person AS u WHERE u.login = session_user
             UNION ALL SELECT 'public'
         ) AS s
         ORDER BY 1)
 $$;
 COMMENT ON FUNCTION mmsearch.current_principals() IS
-    'The caller''s principals: the JSON array in setting mmsearch.principals, plus public. '
-    'Set it per transaction: SELECT set_config(''mmsearch.principals'', ''["user:alice"]'', true).';
+    'The caller''s principals, plus public: a person''s login gets those the owner gave it '
+    '(mmsearch user principals NAME P...); the application''s service login passes them per '
+    'transaction: SELECT set_config(''mmsearch.principals'', ''["user:alice"]'', true).';
 
 CREATE OR REPLACE FUNCTION mmsearch.register_space(
     p_name text, p_modalities text[], p_model_id text, p_revision text,

@@ -1,54 +1,89 @@
 -- Row-level security and grants. Visibility is decided here, never in Python.
+-- A row of record, segment or ingest_error is visible when its acl overlaps
+-- mmsearch.current_principals() (020_functions.sql: a person's principals come from
+-- mmsearch.person, only the app's service login passes its own per transaction).
 
 ALTER TABLE mmsearch.record ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mmsearch.record FORCE ROW LEVEL SECURITY;
 ALTER TABLE mmsearch.segment ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mmsearch.segment FORCE ROW LEVEL SECURITY;
+ALTER TABLE mmsearch.ingest_error ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mmsearch.ingest_error FORCE ROW LEVEL SECURITY;
+ALTER TABLE mmsearch.person ENABLE ROW LEVEL SECURITY;  -- not forced: the owner edits it
+ALTER TABLE mmsearch.person NO FORCE ROW LEVEL SECURITY;
 
 DROP POLICY IF EXISTS visible_to_principals ON mmsearch.record;
 CREATE POLICY visible_to_principals ON mmsearch.record FOR SELECT
     USING (acl && (SELECT mmsearch.current_principals()));
 DROP POLICY IF EXISTS ingest_writes ON mmsearch.record;
-CREATE POLICY ingest_writes ON mmsearch.record FOR ALL TO mmsearch_ingest
+CREATE POLICY ingest_writes ON mmsearch.record FOR ALL TO :"role_ingest"
     USING (true) WITH CHECK (true);
 
 DROP POLICY IF EXISTS visible_to_principals ON mmsearch.segment;
 CREATE POLICY visible_to_principals ON mmsearch.segment FOR SELECT
     USING (acl && (SELECT mmsearch.current_principals()));
 DROP POLICY IF EXISTS ingest_writes ON mmsearch.segment;
-CREATE POLICY ingest_writes ON mmsearch.segment FOR ALL TO mmsearch_ingest
+CREATE POLICY ingest_writes ON mmsearch.segment FOR ALL TO :"role_ingest"
     USING (true) WITH CHECK (true);
 
-GRANT USAGE ON SCHEMA mmsearch TO mmsearch_app, mmsearch_ingest, mmsearch_analyst, mmsearch_bi;
+-- A failed file's uri and reason are as private as the file: the acl it would have had.
+DROP POLICY IF EXISTS visible_to_principals ON mmsearch.ingest_error;
+CREATE POLICY visible_to_principals ON mmsearch.ingest_error FOR SELECT
+    USING (acl && (SELECT mmsearch.current_principals()));
+DROP POLICY IF EXISTS ingest_writes ON mmsearch.ingest_error;
+CREATE POLICY ingest_writes ON mmsearch.ingest_error FOR ALL TO :"role_ingest"
+    USING (true) WITH CHECK (true);
+
+-- Each login reads its own principals (current_principals() runs as the caller), no others.
+DROP POLICY IF EXISTS own_row ON mmsearch.person;
+CREATE POLICY own_row ON mmsearch.person FOR SELECT USING (login = session_user);
+
+-- The search role: for SECURITY DEFINER search functions that keep full-text matches on
+-- their GIN index. Under RLS, PostgreSQL evaluates a query's own conditions after the
+-- policy's unless they are LEAKPROOF, so `content_tsv @@ q` cannot drive an index scan; and
+-- marking pg_catalog.ts_match_vq LEAKPROOF (as an earlier version did) changes the catalog
+-- for every user of the database and lets EXPLAIN ANALYZE count hidden matches. Instead a
+-- function owned by this role (NOLOGIN, no member but the owner) reads every row, so the
+-- policy adds nothing, and MUST itself apply exactly the policy's predicate,
+--     acl && (SELECT mmsearch.current_principals())
+-- with SET search_path pinned, no dynamic SQL built from its arguments, and EXECUTE granted
+-- only to the app and analyst roles. Own such a function with
+--     ALTER FUNCTION mmsearch.f(...) OWNER TO :"role_search";
+DROP POLICY IF EXISTS search_definer_reads ON mmsearch.record;
+CREATE POLICY search_definer_reads ON mmsearch.record FOR SELECT TO :"role_search"
+    USING (true);
+DROP POLICY IF EXISTS search_definer_reads ON mmsearch.segment;
+CREATE POLICY search_definer_reads ON mmsearch.segment FOR SELECT TO :"role_search"
+    USING (true);
+
+REVOKE ALL ON ALL TABLES IN SCHEMA mmsearch FROM PUBLIC, :"role_bi";  -- BI: views, 040
+GRANT USAGE ON SCHEMA mmsearch
+    TO :"role_app", :"role_ingest", :"role_analyst", :"role_bi", :"role_views", :"role_search";
+GRANT SELECT ON mmsearch.install
+    TO :"role_app", :"role_ingest", :"role_analyst", :"role_bi", :"role_views", :"role_search";
+GRANT SELECT ON mmsearch.person
+    TO :"role_app", :"role_analyst", :"role_bi", :"role_views", :"role_search";
+-- A client connecting with the service login checks the schema revision.
+GRANT SELECT ON public.mmsearch_alembic_version
+    TO :"role_app", :"role_ingest", :"role_analyst", :"role_bi";
 
 GRANT SELECT ON mmsearch.collection, mmsearch.space, mmsearch.record, mmsearch.segment,
                 mmsearch.ingest_error
-    TO mmsearch_app, mmsearch_analyst;
+    TO :"role_app", :"role_analyst";
 GRANT SELECT, INSERT, UPDATE, DELETE ON mmsearch.collection, mmsearch.record, mmsearch.segment,
-                                        mmsearch.ingest_error
-    TO mmsearch_ingest;
-GRANT SELECT ON mmsearch.space TO mmsearch_ingest;
+                                        mmsearch.ingest_error, mmsearch.ingest_lock
+    TO :"role_ingest";
+GRANT SELECT ON mmsearch.space TO :"role_ingest";
+GRANT SELECT ON mmsearch.collection, mmsearch.space, mmsearch.record, mmsearch.segment
+    TO :"role_search";
 -- A backfill writes vectors (UPDATE segment, above) and what it had to skip.
-GRANT SELECT, INSERT, DELETE ON mmsearch.backfill_skip TO mmsearch_ingest;
+GRANT SELECT, INSERT, DELETE ON mmsearch.backfill_skip TO :"role_ingest";
 
--- BI: the columns its views read, and not one more (no content, no vectors).
-GRANT SELECT ON mmsearch.collection, mmsearch.space, mmsearch.ingest_error TO mmsearch_bi;
+-- The metadata views' owner: the columns they read, and not one more (no content, no
+-- vectors). BI reads those views and holds no grant on any table.
+GRANT SELECT ON mmsearch.collection, mmsearch.space TO :"role_views";
 GRANT SELECT (id, collection_id, uri, sha256, media_type, mime, title, bytes, duration_s, width,
               height, metadata, tags, acl, created_at, ingested_at)
-    ON mmsearch.record TO mmsearch_bi;
-GRANT SELECT (id, record_id, collection_id, kind, acl) ON mmsearch.segment TO mmsearch_bi;
-
--- Full-text matches under RLS. PostgreSQL evaluates a query's own conditions after the
--- policy's unless they are LEAKPROOF (cannot reveal a row through an error or side effect),
--- so `content_tsv @@ q` could not use the GIN index and every keyword search scanned all
--- visible segments. ts_match_vq (the @@ behind tsvector @@ tsquery) raises no error that
--- depends on the row: its errors come from the query itself. Marking it LEAKPROOF needs a
--- superuser (the embedded server's owner is one); elsewhere ask the DBA to run this
--- statement, or keyword legs keep working by scanning.
-DO $leakproof$
-BEGIN
-    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-        ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF;
-    END IF;
-END
-$leakproof$;
+    ON mmsearch.record TO :"role_views";
+GRANT SELECT (id, record_id, collection_id, kind, acl) ON mmsearch.segment TO :"role_views";
+GRANT SELECT (id, collection_id, acl) ON mmsearch.ingest_error TO :"role_views";

@@ -1,6 +1,13 @@
--- Views for analysts and BI tools. security_invoker: RLS applies as the caller.
+-- Views for analysts and BI tools.
+--
+-- The metadata views (records, collection_stats, space_registry) are owned by the views
+-- role and read the tables with its rights (security_invoker off), so BI needs a grant on
+-- the views and none on any table. That role is not the owner and bypasses nothing: RLS
+-- applies to it, with the caller's principals (current_principals() goes by session_user),
+-- so each caller sees exactly the rows a SELECT of its own would. `segments` (content) is
+-- security_invoker: analysts and the app read it with their own table grants.
 
-CREATE OR REPLACE VIEW mmsearch.records WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW mmsearch.records WITH (security_invoker = false) AS
 SELECT r.id AS record_id, c.name AS collection, r.uri, r.title, r.media_type, r.mime,
        r.bytes, r.duration_s, r.width, r.height, r.tags, r.metadata, r.acl,
        r.created_at, r.ingested_at,
@@ -39,7 +46,7 @@ COMMENT ON VIEW mmsearch.segments IS 'Segments (units of retrieval) without thei
 COMMENT ON COLUMN mmsearch.segments.start_s IS 'Start of the segment within its media, seconds.';
 COMMENT ON COLUMN mmsearch.segments.char_start IS 'Offset of the segment in the extracted text.';
 
-CREATE OR REPLACE VIEW mmsearch.collection_stats WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW mmsearch.collection_stats WITH (security_invoker = false) AS
 SELECT c.name AS collection,
        count(r.id) AS records,
        count(r.id) FILTER (WHERE r.media_type = 'text') AS text_records,
@@ -55,11 +62,14 @@ LEFT JOIN mmsearch.record AS r ON r.collection_id = c.id
 GROUP BY c.id, c.name;
 COMMENT ON VIEW mmsearch.collection_stats IS 'Per collection: items and hours of media per type, ingest errors.';
 
-CREATE OR REPLACE VIEW mmsearch.space_registry WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW mmsearch.space_registry WITH (security_invoker = false) AS
 SELECT name, modalities, model_id, revision, dim, distance, column_name, created_at
 FROM mmsearch.space;
 COMMENT ON VIEW mmsearch.space_registry IS 'Named vector spaces: which model fills which segment column.';
 
+ALTER VIEW mmsearch.records OWNER TO :"role_views";
+ALTER VIEW mmsearch.collection_stats OWNER TO :"role_views";
+ALTER VIEW mmsearch.space_registry OWNER TO :"role_views";
 GRANT SELECT ON mmsearch.records, mmsearch.collection_stats, mmsearch.space_registry
-    TO mmsearch_app, mmsearch_analyst, mmsearch_bi;
-GRANT SELECT ON mmsearch.segments TO mmsearch_app, mmsearch_analyst;
+    TO :"role_app", :"role_analyst", :"role_bi";
+GRANT SELECT ON mmsearch.segments TO :"role_app", :"role_analyst";

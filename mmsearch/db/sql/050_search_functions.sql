@@ -332,4 +332,4 @@ GRANT EXECUTE ON FUNCTION mmsearch.space_named(text),
                           mmsearch.keyword_search(text, text, integer),
                           mmsearch.more_like_this(bigint, text, integer, text),
                           mmsearch.hybrid_search(text, vector, text, text, integer, integer)
-    TO mmsearch_app, mmsearch_analyst;
+    TO :"role_app", :"role_analyst";

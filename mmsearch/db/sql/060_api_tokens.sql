@@ -1,6 +1,7 @@
--- API tokens (table: migration 0002_api_tokens). The HTTP service runs as mmsearch_app,
--- which cannot read mmsearch.api_token; it may only ask for the principals of a token it
--- was shown, by the token's SHA-256. Nobody can list tokens but the owner.
+-- API tokens (table: migration 0002_api_tokens). The HTTP service reads as the service login
+-- (a member of the app role), which cannot read mmsearch.api_token; it may only ask for the
+-- principals of a token it was shown, by the token's SHA-256. Nobody can list tokens but the
+-- owner.
 
 CREATE OR REPLACE FUNCTION mmsearch.api_token_principals(p_token_sha256 bytea)
 RETURNS text[]
@@ -26,4 +27,4 @@ $$;
 COMMENT ON FUNCTION mmsearch.api_token_principals(bytea) IS
     'Principals of the API token with this SHA-256 (NULL: no such token); records its last use.';
 REVOKE ALL ON FUNCTION mmsearch.api_token_principals(bytea) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mmsearch.api_token_principals(bytea) TO mmsearch_app;
+GRANT EXECUTE ON FUNCTION mmsearch.api_token_principals(bytea) TO :"role_app";
