@@ -2,8 +2,10 @@
 caller's ACL, checked against a brute-force oracle computed from what the test wrote.
 
 ~40 principals, ~3000 records with random ACLs in 3 collections, and ~1000 random searches
-as the app role (`client.search`), the analyst login role (raw SQL functions and views) and
-the BI login role (its metadata views). Keyword searches with a large k are checked for
+through the app's service login (`client.search`, and raw SQL with per-request principals),
+analysts' own logins (raw SQL functions and views; each login's principals come from
+`mmsearch.person`, and before every query it sets a random other set of principals that must
+be ignored) and BI logins (their metadata views). Keyword searches with a large k are checked for
 *exact* equality with the oracle (nothing hidden that should show, nothing shown that should
 hide); vector and hybrid legs are checked as subsets (they rank a truncated list). Plus: ACL
 changes take effect at once, principal strings cannot widen access, and the roles' grants are
@@ -27,7 +29,9 @@ import pytest
 from mmsearch.client import Client
 from mmsearch.config import SpaceSpec
 from mmsearch.db.engine import Database
+from mmsearch.db.roles import Roles
 from mmsearch.errors import InvalidPrincipal, UserError
+from tests.logins import person_dsn
 
 pytestmark = pytest.mark.model
 
@@ -117,14 +121,9 @@ def visible(world: World, principals: list[str]) -> set[int]:
     return {rid for rid, rec in world.records.items() if rec.acl & mine}
 
 
-def connect_as(dsn: str, user: str, principals: list[str] | None = None) -> psycopg.Connection:
-    """A login connection as `user`; principals set for the session as an analyst would."""
-    params = psycopg.conninfo.conninfo_to_dict(dsn)
-    params["user"] = user
-    conn = psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True)
-    if principals is not None:
-        set_principals(conn, principals)
-    return conn
+def connect_as(dsn: str, role: str, principals: list[str]) -> psycopg.Connection:
+    """A person's own login of `role` (analyst or bi) that sees with `principals`."""
+    return psycopg.connect(person_dsn(dsn, role, principals), autocommit=True)
 
 
 def set_principals(conn: psycopg.Connection, principals: list[str]) -> None:
@@ -367,11 +366,14 @@ def one_api_search(rng: random.Random, tclient: Client, world: World, tally: Tal
 
 
 def one_sql_search(
-    rng: random.Random, conn: psycopg.Connection, world: World, tally: Tally, role: str
+    rng: random.Random,
+    conn: psycopg.Connection,
+    world: World,
+    tally: Tally,
+    role: str,
+    principals: list[str],
 ) -> None:
-    """One analyst-side call: a search function or a view, with fresh session principals."""
-    principals = random_principals(rng)
-    set_principals(conn, principals)
+    """One analyst-side call: a search function or a view, as `principals` may see."""
     coll = rng.choice([None, *COLLECTIONS])
     in_coll: Callable[[Rec], bool] = lambda r: coll is None or r.collection == coll  # noqa: E731
     allowed = visible(world, principals)
@@ -462,10 +464,10 @@ def stats_check(
     assert got == want, f"{role} collection_stats as {principals}"
 
 
-def one_bi_read(rng: random.Random, conn: psycopg.Connection, world: World, tally: Tally) -> None:
-    """The BI role: the `records` view and `collection_stats`, nothing else."""
-    principals = random_principals(rng)
-    set_principals(conn, principals)
+def one_bi_read(
+    rng: random.Random, conn: psycopg.Connection, world: World, tally: Tally, principals: list[str]
+) -> None:
+    """A BI login: the `records` view and `collection_stats`, nothing else."""
     allowed = visible(world, principals)
     if rng.random() < 0.5:
         team = rng.choice(TEAMS)
@@ -480,28 +482,44 @@ def one_bi_read(rng: random.Random, conn: psycopg.Connection, world: World, tall
         tally.count("bi:stats")
 
 
+def person_logins(
+    dsn: str, role: str, rng: random.Random, count: int
+) -> list[tuple[list[str], psycopg.Connection]]:
+    """`count` logins of `role`, each with random principals of its own."""
+    out = []
+    for _ in range(count):
+        principals = random_principals(rng)
+        out.append((principals, connect_as(dsn, role, principals)))
+    return out
+
+
 def run_loop(tclient: Client, dsn: str, world: World, *, searches: int, seed: int) -> Tally:
     rng = random.Random(seed)
     tally = Tally()
-    analyst = connect_as(dsn, "mmsearch_analyst")
-    bi = connect_as(dsn, "mmsearch_bi")
+    analysts = person_logins(dsn, "analyst", rng, 12)
+    bis = person_logins(dsn, "bi", rng, 6)
     try:
         for _ in range(searches):
             roll = rng.random()
             if roll < 0.45:
                 one_api_search(rng, tclient, world, tally)
             elif roll < 0.75:
-                one_sql_search(rng, analyst, world, tally, "analyst")
+                principals, conn = rng.choice(analysts)
+                set_principals(conn, random_principals(rng))  # a person's setting: ignored
+                one_sql_search(rng, conn, world, tally, "analyst", principals)
             elif roll < 0.85:
-                # the app role through raw SQL: as `Database.reader` does it
-                with tclient.db.pool.connection() as conn, conn.transaction():
-                    conn.execute("SET LOCAL ROLE mmsearch_app")
-                    one_sql_search(rng, conn, world, tally, "app-sql")
+                # the service login through raw SQL, as `Database.reader` does it
+                with tclient.db.reader_pool.connection() as conn, conn.transaction():
+                    principals = random_principals(rng)
+                    set_principals(conn, principals)
+                    one_sql_search(rng, conn, world, tally, "app-sql", principals)
             else:
-                one_bi_read(rng, bi, world, tally)
+                principals, conn = rng.choice(bis)
+                set_principals(conn, random_principals(rng))
+                one_bi_read(rng, conn, world, tally, principals)
     finally:
-        analyst.close()
-        bi.close()
+        for _, conn in analysts + bis:
+            conn.close()
     return tally
 
 
@@ -652,40 +670,86 @@ RAW_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("role", ["mmsearch_analyst", "mmsearch_bi"])
-def test_raw_hostile_principals_widen_nothing(dsn: str, world: World, role: str) -> None:
-    """Set straight through set_config, the hostile strings (and odd JSON) see only public."""
-    public = visible(world, [])
-    with connect_as(dsn, role) as conn:
+#: the raw settings that are not a JSON array of strings: the service login's query errors
+RAW_ERRORS = {raw for raw in RAW_SETTINGS if raw not in ('[["user:u00"]]', "[1, 2]")}
+
+
+@pytest.mark.parametrize("role", ["analyst", "bi"])
+def test_raw_hostile_principals_widen_nothing_for_a_person(
+    dsn: str, world: World, role: str
+) -> None:
+    """A person's login never even parses the setting: every hostile value sees exactly
+    what the login's own principals see, and none errors."""
+    mine = visible(world, ["user:u00"])
+    with connect_as(dsn, role, ["user:u00"]) as conn:
         # PostgreSQL text cannot hold NUL: that one is tried raw below
         set_principals(conn, [p for p in HOSTILE_PRINCIPALS if "\x00" not in p])
         got = {r[0] for r in conn.execute("SELECT record_id FROM mmsearch.records").fetchall()}
-        assert got == public
+        assert got == mine
+        errors = []
         for raw in RAW_SETTINGS:
             conn.execute("SELECT set_config('mmsearch.principals', %s, false)", (raw,))
             try:
-                got = {
-                    r[0] for r in conn.execute("SELECT record_id FROM mmsearch.records").fetchall()
-                }
+                rows = conn.execute("SELECT record_id FROM mmsearch.records").fetchall()
             except psycopg.Error:
-                continue  # refusing to answer is fine; widening is not
-            assert got <= public, raw
+                errors.append(raw)
+                continue
+            assert {r[0] for r in rows} == mine, raw
+    assert errors == []
+
+
+def test_raw_hostile_principals_widen_nothing_for_the_service_login(
+    tclient: Client, world: World
+) -> None:
+    """The service login's setting is parsed: what is not a JSON array of strings fails the
+    query (counted: exactly those), the rest sees no more than public rows."""
+    public = visible(world, [])
+    errors = set()
+    for raw in [json.dumps([p for p in HOSTILE_PRINCIPALS if "\x00" not in p]), *RAW_SETTINGS]:
+        with tclient.db.reader_pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT set_config('mmsearch.principals', %s, true)", (raw,))
+            try:
+                with conn.transaction():  # a savepoint: the error ends only this attempt
+                    rows = conn.execute("SELECT record_id FROM mmsearch.records").fetchall()
+            except psycopg.Error:
+                errors.add(raw)
+                continue
+        assert {r[0] for r in rows} <= public, raw
+    assert errors == RAW_ERRORS
 
 
 # -- grants, from the catalog -------------------------------------------------------------
 
-ROLES = ("mmsearch_app", "mmsearch_analyst", "mmsearch_bi", "mmsearch_ingest")
-
 
 @pytest.fixture(scope="module")
 def owner(db: Database) -> Iterator[psycopg.Connection]:
-    with db.pool.connection() as conn:
-        conn.autocommit = True
+    with psycopg.connect(db.dsn, autocommit=True) as conn:
         yield conn
-        conn.autocommit = False
 
 
-def test_bi_cannot_read_vectors_or_content(owner: psycopg.Connection, world: World) -> None:
+@pytest.fixture(scope="module")
+def roles(db: Database) -> Roles:
+    return db.roles
+
+
+@pytest.fixture(scope="module")
+def people(dsn: str) -> dict[str, str]:
+    """role -> the login of one person of that role."""
+    return {
+        role: psycopg.conninfo.conninfo_to_dict(person_dsn(dsn, role, ["group:g00"]))["user"]
+        for role in ("analyst", "bi")
+    }
+
+
+@pytest.fixture(scope="module")
+def readers(roles: Roles, people: dict[str, str]) -> list[str]:
+    """Every role and login that reads: none may write, bypass RLS or own a table."""
+    return [roles.app, roles.analyst, roles.bi, roles.service, *people.values()]
+
+
+def test_bi_cannot_read_vectors_or_content(
+    owner: psycopg.Connection, world: World, roles: Roles, people: dict[str, str]
+) -> None:
     columns = [
         r[0]
         for r in owner.execute(
@@ -695,24 +759,24 @@ def test_bi_cannot_read_vectors_or_content(owner: psycopg.Connection, world: Wor
     ]
     forbidden = [c for c in columns if c.endswith("_vec") or c in ("content", "content_tsv")]
     assert "text_vec" in forbidden and "content" in forbidden
-    for column in forbidden:
-        assert not owner.execute(
-            "SELECT has_column_privilege('mmsearch_bi', 'mmsearch.segment', %s, 'SELECT')",
-            (column,),
-        ).fetchone()[0], column
-    for relation in ("mmsearch.segment", "mmsearch.segments", "mmsearch.record"):
-        assert not owner.execute(
-            "SELECT has_table_privilege('mmsearch_bi', %s, 'SELECT')", (relation,)
-        ).fetchone()[0], relation
-    for fn in ("keyword_search(text, text, integer)", "segment_vector(bigint, text)",
-               "more_like_this(bigint, text, integer, text)",
-               "hybrid_search(text, vector, text, text, integer, integer)"):  # fmt: skip
-        assert not owner.execute(
-            "SELECT has_function_privilege('mmsearch_bi', %s, 'EXECUTE')", (f"mmsearch.{fn}",)
-        ).fetchone()[0], fn
+    for bi in (roles.bi, people["bi"]):
+        for column in forbidden:
+            assert not owner.execute(
+                "SELECT has_column_privilege(%s, 'mmsearch.segment', %s, 'SELECT')", (bi, column)
+            ).fetchone()[0], column
+        for relation in ("mmsearch.segment", "mmsearch.segments", "mmsearch.record"):
+            assert not owner.execute(
+                "SELECT has_table_privilege(%s, %s, 'SELECT')", (bi, relation)
+            ).fetchone()[0], relation
+        for fn in ("keyword_search(text, text, integer)", "segment_vector(bigint, text)",
+                   "more_like_this(bigint, text, integer, text)",
+                   "hybrid_search(text, vector, text, text, integer, integer)"):  # fmt: skip
+            assert not owner.execute(
+                "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (bi, f"mmsearch.{fn}")
+            ).fetchone()[0], fn
 
 
-def test_readers_cannot_write_any_table(owner: psycopg.Connection) -> None:
+def test_readers_cannot_write_any_table(owner: psycopg.Connection, readers: list[str]) -> None:
     tables = [
         r[0]
         for r in owner.execute(
@@ -722,7 +786,7 @@ def test_readers_cannot_write_any_table(owner: psycopg.Connection) -> None:
         ).fetchall()
     ]
     assert {"mmsearch.record", "mmsearch.segment", "mmsearch.records"} <= set(tables)
-    for role in ("mmsearch_app", "mmsearch_analyst", "mmsearch_bi"):
+    for role in readers:
         for table in tables:
             for privilege in ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"):
                 assert not owner.execute(
@@ -737,13 +801,16 @@ def test_readers_cannot_write_any_table(owner: psycopg.Connection) -> None:
 TOKEN_LOOKUP = "mmsearch.api_token_principals(bytea)"
 
 
-def test_no_role_can_bypass_or_disable_rls(owner: psycopg.Connection) -> None:
+def test_no_role_can_bypass_or_disable_rls(
+    owner: psycopg.Connection, roles: Roles, readers: list[str]
+) -> None:
+    everyone = [*readers, roles.ingest, roles.writer, roles.name("views"), roles.name("search")]
     rows = owner.execute(
         "SELECT rolname, rolsuper, rolbypassrls, rolcreaterole FROM pg_roles"
         " WHERE rolname = ANY(%s)",
-        (list(ROLES),),
+        (everyone,),
     ).fetchall()
-    assert {r[0] for r in rows} == set(ROLES)
+    assert {r[0] for r in rows} == set(everyone)
     for name, superuser, bypass, createrole in rows:
         assert not (superuser or bypass or createrole), name
     owners = owner.execute(
@@ -751,43 +818,52 @@ def test_no_role_can_bypass_or_disable_rls(owner: psycopg.Connection) -> None:
         " ON n.oid = c.relnamespace WHERE n.nspname = 'mmsearch'"
         " UNION SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'mmsearch'"
     ).fetchall()
-    for (table_owner,) in owners:
-        for role in ROLES:
-            # owning a table (or being a member of its owner) is what ALTER ... DISABLE needs
+    # owning a table (or being a member of its owner) is what ALTER ... DISABLE needs; the
+    # search role reads every row
+    for held in [*(r[0].strip('"') for r in owners), roles.name("search")]:
+        for role in [*readers, roles.ingest, roles.writer]:
             assert not owner.execute(
-                "SELECT pg_has_role(%s, %s, 'MEMBER')", (role, table_owner)
-            ).fetchone()[0], (role, table_owner)
+                "SELECT pg_has_role(%s, %s, 'MEMBER')", (role, held)
+            ).fetchone()[0], (role, held)
     flags = owner.execute(
         "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
-        " WHERE oid IN ('mmsearch.record'::regclass, 'mmsearch.segment'::regclass)"
+        " WHERE oid IN ('mmsearch.record'::regclass, 'mmsearch.segment'::regclass,"
+        " 'mmsearch.ingest_error'::regclass)"
     ).fetchall()
-    assert all(r[1] and r[2] for r in flags), flags
-    # no SECURITY DEFINER function in the schema that a reader could call around RLS; the
-    # only definer resolves an API token by its hash and reads no row under RLS
+    assert len(flags) == 3 and all(r[1] and r[2] for r in flags), flags
+    # SECURITY DEFINER functions: only roles that bypass nothing own them, search_path pinned
     definers = owner.execute(
-        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n"
-        " ON n.oid = p.pronamespace WHERE n.nspname = 'mmsearch' AND p.prosecdef"
+        "SELECT p.oid::regprocedure::text, p.proowner::regrole::text, p.proconfig"
+        " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'mmsearch' AND p.prosecdef"
     ).fetchall()
-    assert definers == [(TOKEN_LOOKUP,)], definers
-    for role in ROLES:
+    assert {"mmsearch.current_principals()", TOKEN_LOOKUP} <= {d[0] for d in definers}
+    for signature, function_owner, config in definers:
+        assert any(c.startswith("search_path=") for c in config or []), signature
+        if signature == TOKEN_LOOKUP:  # resolves an API token by its hash; reads no RLS row
+            continue
+        assert function_owner.strip('"') in (roles.name("views"), roles.name("search")), signature
+    for role in [*readers, roles.ingest, roles.writer]:
         may_call = owner.execute(
             "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, TOKEN_LOOKUP)
         ).fetchone()[0]
-        assert may_call == (role == "mmsearch_app"), role
+        assert may_call == (role in (roles.app, roles.service)), role
 
 
-def test_register_space_not_executable_by_roles(owner: psycopg.Connection) -> None:
+def test_register_space_not_executable_by_roles(
+    owner: psycopg.Connection, readers: list[str], roles: Roles
+) -> None:
     signature = "mmsearch.register_space(text, text[], text, text, integer, text, jsonb)"
-    for role in ROLES:
+    for role in [*readers, roles.ingest, roles.writer]:
         assert not owner.execute(
             "SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, signature)
         ).fetchone()[0], role
 
 
-@pytest.mark.parametrize("role", ["mmsearch_analyst", "mmsearch_bi"])
+@pytest.mark.parametrize("role", ["analyst", "bi"])
 def test_row_security_off_is_refused_not_obeyed(dsn: str, world: World, role: str) -> None:
     """`SET row_security = off` makes a query fail rather than skip the policies."""
-    with connect_as(dsn, role) as conn:
+    with connect_as(dsn, role, ["group:g01"]) as conn:
         conn.execute("SET row_security = off")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM mmsearch.records").fetchone()

@@ -6,7 +6,6 @@ with time-coded transcript segments; one document is readable by `group:board` o
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -20,7 +19,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from mmsearch.client import Client
+from mmsearch.db.roles import read_roles
 from tests.conftest import ROOT
+from tests.logins import person_dsn
 
 pytestmark = pytest.mark.model
 
@@ -96,29 +97,23 @@ def corpus(client: Client, dsn: str, tmp_path_factory: pytest.TempPathFactory) -
     return ids
 
 
-def role_dsn(dsn: str, role: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(dsn)
-    params["user"] = role
-    params.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**params)
-
-
 @contextmanager
-def connect(dsn: str, role: str = "mmsearch_analyst", principals: str = "[]") -> Iterator:
-    with psycopg.connect(role_dsn(dsn, role), autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("SELECT set_config('mmsearch.principals', %s, false)", (principals,))
+def connect(dsn: str, role: str = "analyst", principals: list[str] = ()) -> Iterator:
+    """A person's login of `role` (analyst or bi) that sees with `principals`."""
+    login = person_dsn(dsn, role, principals)
+    with psycopg.connect(login, autocommit=True, row_factory=dict_row) as conn:
         yield conn
 
 
 @contextmanager
 def as_role(client: Client, dsn: str, role: str, principals: list[str]) -> Iterator:
-    """The analyst logs in; the app role is NOLOGIN, entered with SET ROLE as the API does."""
-    if role == "mmsearch_app":
+    """An analyst's own login, or the app's service login passing principals per request."""
+    if role == "app":
         with client.db.reader(principals) as conn:
             conn.row_factory = dict_row
             yield conn
     else:
-        with connect(dsn, role, json.dumps(principals)) as conn:
+        with connect(dsn, role, principals) as conn:
             yield conn
 
 
@@ -156,7 +151,7 @@ def run_psql(
 ) -> subprocess.CompletedProcess:
     path = tmp_path / "example.sql"
     path.write_text(script)
-    args = [str(PSQL), "-X", "-v", "ON_ERROR_STOP=1", "-d", role_dsn(dsn, "mmsearch_analyst")]
+    args = [str(PSQL), "-X", "-v", "ON_ERROR_STOP=1", "-d", person_dsn(dsn, "analyst")]
     for name, value in variables.items():
         args += ["-v", f"{name}={value}"]
     env = {**os.environ, "PSQLRC": os.devnull, "PGCLIENTENCODING": "UTF8"}
@@ -190,7 +185,7 @@ def test_psql_runs_as_analyst_and_stops_on_error(dsn: str, tmp_path: Path) -> No
     """The harness itself: the right role, and a failing statement fails the run."""
     ok = run_psql(dsn, "SELECT current_user;", tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "mmsearch_analyst" in ok.stdout
+    assert psycopg.conninfo.conninfo_to_dict(person_dsn(dsn, "analyst"))["user"] in ok.stdout
     bad = run_psql(dsn, "SELECT 1;\nSELECT * FROM mmsearch.no_such_view;\nSELECT 2;", tmp_path)
     assert bad.returncode != 0
     assert "no_such_view" in bad.stderr
@@ -274,7 +269,7 @@ def test_keyword_coverage_is_the_share_of_query_words_present(dsn: str) -> None:
         ).fetchone()["c"]
         assert coverage == pytest.approx(1 / 3)
     with (
-        connect(dsn, role="mmsearch_bi") as conn,
+        connect(dsn, role="bi") as conn,
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("SELECT mmsearch.keyword_coverage(''::tsvector, 'x')")
@@ -396,7 +391,7 @@ def test_functions_restore_hnsw_settings(client: Client, corpus: dict[str, int],
 # -- permissions ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ["mmsearch_analyst", "mmsearch_app"])
+@pytest.mark.parametrize("role", ["analyst", "app"])
 def test_rls_applies_through_every_function(
     role: str, client: Client, corpus: dict[str, int], dsn: str
 ) -> None:
@@ -447,7 +442,7 @@ def test_bi_role_cannot_execute_search_functions(corpus: dict[str, int], dsn: st
         "SELECT mmsearch.segment_vector(1)",
         "SELECT * FROM mmsearch.vector_leg(NULL, 'text')",
     ]
-    with connect(dsn, "mmsearch_bi") as conn:
+    with connect(dsn, "bi") as conn:
         assert conn.execute("SELECT count(*) AS n FROM mmsearch.records").fetchone()["n"] > 0
         for statement in calls:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -456,6 +451,7 @@ def test_bi_role_cannot_execute_search_functions(corpus: dict[str, int], dsn: st
 
 def test_execute_is_granted_to_app_and_analyst_only(dsn: str) -> None:
     with psycopg.connect(dsn) as conn:
+        roles = read_roles(conn)
         for name, args in FUNCTIONS.items():
             signature = f"mmsearch.{name}({args})"
             granted = {
@@ -463,13 +459,13 @@ def test_execute_is_granted_to_app_and_analyst_only(dsn: str) -> None:
                     "SELECT has_function_privilege(%s, %s::regprocedure, 'EXECUTE')",
                     (role, signature),
                 ).fetchone()[0]
-                for role in ("mmsearch_app", "mmsearch_analyst", "mmsearch_bi", "mmsearch_ingest")
+                for role in (roles.app, roles.analyst, roles.bi, roles.ingest)
             }
             assert granted == {
-                "mmsearch_app": True,
-                "mmsearch_analyst": True,
-                "mmsearch_bi": False,
-                "mmsearch_ingest": False,
+                roles.app: True,
+                roles.analyst: True,
+                roles.bi: False,
+                roles.ingest: False,
             }, name
             acl = conn.execute(
                 "SELECT proacl::text[] FROM pg_proc WHERE oid = %s::regprocedure", (signature,)
@@ -521,7 +517,7 @@ def test_vector_leg_fills_k_when_rls_hides_most_rows(corpus: dict[str, int], dsn
         ).fetchone()[0]
         conn.execute("SET LOCAL enable_seqscan = off")
         conn.execute("SET LOCAL enable_bitmapscan = off")
-        conn.execute("SET LOCAL ROLE mmsearch_analyst")
+        conn.execute(f'SET LOCAL ROLE "{read_roles(conn).analyst}"')
         conn.execute("SELECT set_config('mmsearch.principals', '[]', true)")
         # The control: the same walk without iterative scans loses the visible rows.
         plain = conn.execute(

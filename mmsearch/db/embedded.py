@@ -82,7 +82,7 @@ class Postmaster:
 def ensure_running(pgdata: Path) -> str:
     """Start (or find) the server for `pgdata`, create the database, return the owner's DSN."""
     pgdata = pgdata.absolute()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    pgdata.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # $MMSEARCH_HOME: private
     with _start_lock(pgdata):
         run_as = RunAs.for_this_process()
         if run_as.uid is not None and not pgdata.is_symlink():

@@ -159,6 +159,19 @@ def copy_segments(
     )
 
 
+def lock_uri(conn: psycopg.Connection, collection_id: int, uri: str) -> None:
+    """Serialise the writers of one (collection, uri) until the transaction ends.
+
+    A row lock in `ingest_lock`, which needs UPDATE rights only the ingest role has: an
+    advisory lock on a key derived from the uri could be taken (and held) by any login.
+    """
+    conn.execute(
+        "INSERT INTO mmsearch.ingest_lock (collection_id, uri) VALUES (%s, %s)"
+        " ON CONFLICT (collection_id, uri) DO UPDATE SET uri = EXCLUDED.uri",
+        (collection_id, uri),
+    )
+
+
 def vector_type(space: Space) -> str:
     return "halfvec" if space.dim > 2000 else "vector"
 

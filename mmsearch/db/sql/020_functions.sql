@@ -4,9 +4,10 @@
 -- mmsearch.person (by session_user: SET ROLE cannot change it, and nothing the person sets
 -- counts). Only members of the app role, i.e. the application's service login, pass
 -- principals per request, in the transaction-local setting mmsearch.principals; for anyone
--- else that setting is never even parsed. Everybody is `public`.
+-- else that setting is never even parsed. Everybody is `public`. SECURITY DEFINER, owned by
+-- the views role (030_security.sql): nobody else reads mmsearch.person.
 CREATE OR REPLACE FUNCTION mmsearch.current_principals() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog
 AS $$
     SELECT ARRAY(

@@ -34,7 +34,7 @@ DROP POLICY IF EXISTS ingest_writes ON mmsearch.ingest_error;
 CREATE POLICY ingest_writes ON mmsearch.ingest_error FOR ALL TO :"role_ingest"
     USING (true) WITH CHECK (true);
 
--- Each login reads its own principals (current_principals() runs as the caller), no others.
+-- Each login's principals are read by session_user: its own row, never another's.
 DROP POLICY IF EXISTS own_row ON mmsearch.person;
 CREATE POLICY own_row ON mmsearch.person FOR SELECT USING (login = session_user);
 
@@ -60,9 +60,11 @@ REVOKE ALL ON ALL TABLES IN SCHEMA mmsearch FROM PUBLIC, :"role_bi";  -- BI: vie
 GRANT USAGE ON SCHEMA mmsearch
     TO :"role_app", :"role_ingest", :"role_analyst", :"role_bi", :"role_views", :"role_search";
 GRANT SELECT ON mmsearch.install
-    TO :"role_app", :"role_ingest", :"role_analyst", :"role_bi", :"role_views", :"role_search";
-GRANT SELECT ON mmsearch.person
-    TO :"role_app", :"role_analyst", :"role_bi", :"role_views", :"role_search";
+    TO :"role_app", :"role_ingest", :"role_analyst", :"role_views", :"role_search";
+-- Only current_principals() reads mmsearch.person: it runs as the views role (SECURITY
+-- DEFINER, a fixed body, search_path pinned), whose policy shows it the caller's row alone.
+GRANT SELECT ON mmsearch.person TO :"role_views";
+ALTER FUNCTION mmsearch.current_principals() OWNER TO :"role_views";
 -- A client connecting with the service login checks the schema revision.
 GRANT SELECT ON public.mmsearch_alembic_version
     TO :"role_app", :"role_ingest", :"role_analyst", :"role_bi";

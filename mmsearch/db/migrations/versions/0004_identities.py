@@ -7,6 +7,7 @@
 - `ingest_error.acl`: the ACL the failed file would have had. Rows written before this
   revision get the record's ACL when there is one, else none (only the owner sees them).
 - `pg_catalog.ts_match_vq` is no longer LEAKPROOF (an earlier `init` made it so).
+- no planner statistics on the columns that carry content (they describe hidden rows too).
 - `ingest_lock`: one row per (collection, uri) that an ingest locks while it writes; a row
   lock needs UPDATE rights, which only the ingest role has (an advisory lock anyone can take).
 
@@ -61,6 +62,33 @@ BEGIN
 END
 $undo_leakproof$;
 
+-- Planner statistics describe every row, hidden ones included, and PostgreSQL uses them for
+-- estimates under RLS whenever the operator is LEAKPROOF (=, LIKE on text, array and jsonb
+-- containment...) and, for tsvector @@ tsquery, always. EXPLAIN's row estimates would then
+-- tell an analyst how common a title, a path, a tag or a word is in rows it may not see. The
+-- columns that carry content keep no statistics: estimates on them fall back to PostgreSQL's
+-- defaults. (Removing statistics gathered before needs a superuser; elsewhere they are never
+-- refreshed.) Sizes, dates, media types, collections and ACLs keep theirs.
+DO $no_content_statistics$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT * FROM (VALUES
+        ('record', 'uri'), ('record', 'title'), ('record', 'tags'), ('record', 'metadata'),
+        ('segment', 'content'), ('segment', 'content_tsv'), ('segment', 'metadata')
+    ) AS t(tab, col)
+    LOOP
+        EXECUTE format('ALTER TABLE mmsearch.%I ALTER COLUMN %I SET STATISTICS 0', c.tab, c.col);
+        IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+            DELETE FROM pg_catalog.pg_statistic AS s
+            USING pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = format('mmsearch.%I', c.tab)::regclass AND a.attname = c.col
+              AND s.starelid = a.attrelid AND s.staattnum = a.attnum;
+        END IF;
+    END LOOP;
+END
+$no_content_statistics$;
+
 CREATE TABLE mmsearch.ingest_lock (
     collection_id integer NOT NULL REFERENCES mmsearch.collection (id) ON DELETE CASCADE,
     uri           text NOT NULL,
@@ -70,6 +98,11 @@ CREATE TABLE mmsearch.ingest_lock (
 
 DOWNGRADE = r"""
 DROP TABLE mmsearch.ingest_lock;
+ALTER TABLE mmsearch.record ALTER COLUMN uri SET STATISTICS -1,
+    ALTER COLUMN title SET STATISTICS -1, ALTER COLUMN tags SET STATISTICS -1,
+    ALTER COLUMN metadata SET STATISTICS -1;
+ALTER TABLE mmsearch.segment ALTER COLUMN content SET STATISTICS -1,
+    ALTER COLUMN content_tsv SET STATISTICS -1, ALTER COLUMN metadata SET STATISTICS -1;
 ALTER TABLE mmsearch.ingest_error DROP COLUMN acl CASCADE;  -- and its policy
 DROP TABLE mmsearch.person;
 DROP TABLE mmsearch.install;
