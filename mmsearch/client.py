@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -125,32 +126,38 @@ class Client:
 
     def ingest(
         self,
-        paths: Sequence[str | Path],
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
         *,
         collection: str = "default",
-        tags: Sequence[str] = (),
+        tags: str | Iterable[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        acl: Sequence[str] = ("public",),
+        acl: str | Iterable[str] | None = None,
         recursive: bool = True,
         progress: bool = False,
         prune: bool = False,
+        follow_symlinks: bool = False,
     ) -> IngestReport:
         """Ingest files and folders; unchanged files are skipped, bad ones recorded.
 
-        With `prune`, the collection's records under `paths` whose files are gone are removed
-        too (counted in `report.removed`): a folder is kept in step with the disk.
+        `acl` and `tags` None (not given) keep what a record already has, so a re-ingest
+        never widens access; a new record is `public`, untagged. Symbolic links leading out
+        of a folder are not followed unless `follow_symlinks`. With `prune`, the collection's
+        records under `paths` whose files are gone are removed too (counted in
+        `report.removed`): a folder is kept in step with the disk.
         """
+        from mmsearch.ingest import arguments as check
         from mmsearch.ingest.pipeline import Pipeline
 
         return Pipeline(self.db, self.embedders, self.settings).run(
-            [Path(p) for p in paths],
-            collection=collection,
-            tags=list(tags),
-            metadata=dict(metadata or {}),
-            acl=list(acl),
-            recursive=recursive,
-            progress=progress,
-            prune=prune,
+            check.paths_argument(paths),
+            collection=check.text_argument(collection, "collection"),
+            tags=check.strings_argument(tags, "tags"),
+            metadata=check.metadata_argument(metadata),
+            acl=check.strings_argument(acl, "acl"),
+            recursive=check.flag_argument(recursive, "recursive"),
+            progress=check.flag_argument(progress, "progress"),
+            prune=check.flag_argument(prune, "prune"),
+            follow_symlinks=check.flag_argument(follow_symlinks, "follow_symlinks"),
         )
 
     # -- lifecycle: removal ------------------------------------------------------------

@@ -56,10 +56,16 @@ class Settings:
     max_image_pixels: int = 80_000_000
     #: longest recording or video ingested, seconds (a 6-hour default)
     max_duration_s: int = 6 * 3600
-    #: wall-clock seconds one file may take to decode and segment
+    #: wall-clock seconds one file may take to decode, segment and embed
     max_file_seconds: int = 1800
     #: process memory (RSS, MiB) above which the file being decoded is given up
     max_memory_mb: int = 16 * 1024
+    #: characters of text one file may yield, and segments it may make (each is embedded)
+    max_text_chars: int = 10_000_000
+    max_segments: int = 50_000
+    #: what a zip-based document (.docx) may expand to: bytes in all, and ratio per member
+    max_archive_bytes: int = 256 * 1024**2
+    max_archive_ratio: int = 100
     #: options of the speech transcriber, e.g. {"model": "small.en"} (any faster-whisper size)
     transcriber: dict[str, Any] = field(default_factory=dict)
     #: the second stage over search results, e.g. {"name": "evidence"} (`mmsearch.rerank`);
@@ -104,6 +110,10 @@ LIMIT_NAMES = (
     "max_duration_s",
     "max_file_seconds",
     "max_memory_mb",
+    "max_text_chars",
+    "max_segments",
+    "max_archive_bytes",
+    "max_archive_ratio",
 )
 
 

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from mmsearch.cli.output import printable
 from mmsearch.errors import UserError
 
 
@@ -27,15 +28,26 @@ def parse_meta(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-c", "--collection", default="default", show_default=True)
-@click.option("-t", "--tag", "tags", multiple=True, help="Tag the records (repeatable).")
+@click.option(
+    "-t", "--tag", "tags", multiple=True,
+    help="Tag the records (repeatable; replaces their tags). None given: tags are kept.",
+)  # fmt: skip
 @click.option("-m", "--meta", "meta", multiple=True, help="KEY=VALUE metadata (repeatable).")
-@click.option("--acl", multiple=True, help="Principal allowed to see the records (repeatable).")
+@click.option(
+    "--acl", multiple=True,
+    help="Principal allowed to see the records (repeatable; replaces their ACL). None given:"
+    " a record keeps its ACL, a new one is public.",
+)  # fmt: skip
 @click.option("--recursive/--no-recursive", default=True, show_default=True)
 @click.option(
     "--prune",
     is_flag=True,
     help="Also remove the collection's records under PATHS whose files are gone.",
 )
+@click.option(
+    "--follow-symlinks", is_flag=True,
+    help="Follow symbolic links that lead out of the folders being ingested.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def ingest_command(
     paths: tuple[str, ...],
@@ -45,6 +57,7 @@ def ingest_command(
     acl: tuple[str, ...],
     recursive: bool,
     prune: bool,
+    follow_symlinks: bool,
     as_json: bool,
 ) -> None:
     """Ingest files and folders: unchanged files are skipped, bad ones recorded with a reason."""
@@ -55,12 +68,13 @@ def ingest_command(
         report = client.ingest(
             list(paths),
             collection=collection,
-            tags=list(tags),
+            tags=list(tags) or None,
             metadata=metadata,
-            acl=list(acl) or ["public"],
+            acl=list(acl) or None,
             recursive=recursive,
             progress=not as_json,
             prune=prune,
+            follow_symlinks=follow_symlinks,
         )
     if as_json:
         click.echo(json.dumps(report.as_dict()))
@@ -71,6 +85,7 @@ def ingest_command(
             f" in {report.seconds:.1f}s"
         )
         for error in report.errors:
-            click.echo(f"  failed {error['uri']}: [{error['stage']}] {error['message']}", err=True)
+            uri, message = printable(error["uri"]), printable(error["message"])
+            click.echo(f"  failed {uri}: [{error['stage']}] {message}", err=True)
     if not report.ok:
         sys.exit(1)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mmsearch.cli.output import printable
 from mmsearch.errors import UserError
 
 
@@ -117,10 +118,11 @@ def search_command(
             continue
         start, end = hit["start_s"], hit["end_s"]
         where = f" @ {start:.1f}-{end:.1f}s" if start is not None else ""
-        click.echo(f"{rank:>2}. {hit['score']:.4f} [{hit['media_type']}] {hit['title']}{where}")
-        click.echo(f"    {hit['uri']}")
+        title, uri = printable(hit["title"]), printable(hit["uri"])
+        click.echo(f"{rank:>2}. {hit['score']:.4f} [{hit['media_type']}] {title}{where}")
+        click.echo(f"    {uri}")
         if hit["snippet"]:
-            click.echo("    " + " ".join(hit["snippet"].split())[:200])
+            click.echo("    " + printable(" ".join(hit["snippet"].split())[:200]))
     if not hits and not as_json:
         click.echo("no results", err=True)
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from mmsearch.ingest import limits
+
 #: a chunk never spans more characters than this per token of budget: blobs that tokenise
 #: into a few [UNK]s (base64, minified code) still make chunks of a readable size
 MAX_CHARS_PER_TOKEN = 10
@@ -106,6 +108,7 @@ class Chunker:
         position = 0
         paragraphs = [*_PARAGRAPH_BREAK.finditer(text), None]
         for number, separator in enumerate(paragraphs):
+            limits.check()  # a long text is within the file's time and memory budget too
             end = separator.start() if separator else len(text)
             sentence_start = position
             for match in _SENTENCE_END.finditer(text, position, end):

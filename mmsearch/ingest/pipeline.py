@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +26,7 @@ from mmsearch.errors import DatabaseUnavailable, UserError, one_line
 from mmsearch.ingest import limits
 from mmsearch.ingest.embedding import embed_segments
 from mmsearch.ingest.extract import Extractors
-from mmsearch.ingest.files import Candidate, sha256_of, walk
+from mmsearch.ingest.files import Candidate, sha256_of, snapshot, walk
 from mmsearch.ingest.lifecycle import prune_vanished
 from mmsearch.ingest.progress import progress_bar
 from mmsearch.ingest.store import Target, write_record
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 Outcome = Literal["ingested", "updated", "unchanged", "skipped", "failed"]
 GROUP_SIZE = 16
+#: tries of one record's write transaction when a lock wait times out
+WRITE_ATTEMPTS = 3
 DOCUMENT_MIMES = frozenset(
     {"application/pdf", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 )
@@ -94,6 +97,8 @@ class _Job:
     """One file on its way through the stages."""
 
     path: Path
+    #: when its work began (`time.monotonic()`): its time budget covers every stage
+    started: float = field(default_factory=time.monotonic)
     sha256: str = ""
     size: int = 0
     extracted: Extracted | None = None
@@ -123,23 +128,26 @@ class Pipeline:
         paths: list[Path],
         *,
         collection: str,
-        tags: list[str],
+        tags: list[str] | None,
         metadata: dict[str, Any],
-        acl: list[str],
+        acl: list[str] | None,
         recursive: bool,
         progress: bool,
         prune: bool = False,
+        follow_symlinks: bool = False,
     ) -> IngestReport:
-        """Ingest `paths`; with `prune`, also remove the collection's records under them whose
-        files are gone (a path that is gone altogether is pruned, not reported as failed)."""
+        """Ingest `paths`; `tags`/`acl` None keep what each record already has. With `prune`,
+        also remove the collection's records under them whose files are gone (a path that is
+        gone altogether is pruned, not reported as failed)."""
         from mmsearch.db.engine import validate_principals
 
         started = time.perf_counter()
         report = IngestReport()
         refuse_nul({"tags": tags, "metadata": metadata})
-        target = Target(self._collection_id(collection), tags, metadata, validate_principals(acl))
+        checked_acl = None if acl is None else validate_principals(acl)
+        target = Target(self._collection_id(collection), tags, metadata, checked_acl)
         walked = [p for p in paths if os.path.lexists(p)] if prune else paths
-        candidates = list(walk(walked, recursive=recursive))
+        candidates = list(walk(walked, recursive=recursive, follow_symlinks=follow_symlinks))
         spaces = register_configured(self.db, self.embedders)
         self._extractors = Extractors(self.settings, self.embedders)
         bar = progress_bar(len(candidates), unit="file", enabled=progress)
@@ -186,32 +194,21 @@ class Pipeline:
         return jobs
 
     def _prepare(self, candidate: Candidate, target: Target) -> _Job:
-        from mmsearch.ingest.detect import detect
-
+        """Hash; unless unchanged, extract from a private copy hashed as it was made."""
         job = _Job(candidate.path)
         if candidate.problem:
             job.fail("read", candidate.problem)
             return job
+        settings = self.settings
         try:
-            if job.path.stat().st_size > self.settings.max_file_bytes:
-                limit = self.settings.max_file_bytes
-                job.fail("read", f"file is larger than the {limit}-byte limit")
-                return job
-            job.sha256, job.size = sha256_of(job.path)
+            job.sha256, job.size = sha256_of(job.path, candidate.root, settings.max_file_bytes)
             if self._unchanged(job, target):
                 return job
-            detected = detect(job.path)
-            if detected is None:
-                claimed = claimed_media_type(job.path)
-                if claimed is None:
-                    job.outcome = "skipped"  # an unknown file type: not ours to judge
-                else:  # named like media we ingest, so a user expects it in: say why not
-                    job.fail("detect", f"content is not a readable {claimed} file")
-                return job
-            assert self._extractors is not None
-            settings = self.settings
-            with limits.file_budget(settings.max_file_seconds, settings.max_memory_mb * 2**20):
-                job.extracted = self._extractors.extract(job.path, detected, job.sha256)
+            with snapshot(
+                job.path, candidate.root, settings.home / "tmp", settings.max_file_bytes
+            ) as copy:
+                job.sha256, job.size = copy.sha256, copy.size
+                self._extract(job, copy.path)
         except ExtractError as exc:
             job.fail(exc.stage, str(exc))
         except OSError as exc:
@@ -221,8 +218,38 @@ class Pipeline:
             job.fail("decode", f"{type(exc).__name__}: {exc}")
         return job
 
+    def _extract(self, job: _Job, path: Path) -> None:
+        """Detect and extract `path` (the private copy) within the file's budget."""
+        from mmsearch.ingest.detect import detect
+
+        detected = detect(path)
+        if detected is None:
+            claimed = claimed_media_type(path)
+            if claimed is None:
+                job.outcome = "skipped"  # an unknown file type: not ours to judge
+            else:  # named like media we ingest, so a user expects it in: say why not
+                job.fail("detect", f"content is not a readable {claimed} file")
+            return
+        assert self._extractors is not None
+        with self._budget(job.started):
+            job.extracted = self._extractors.extract(path, detected, job.sha256)
+            limits.check_segments(len(job.extracted.segments))
+
+    def _budget(self, started: float) -> AbstractContextManager[None]:
+        """The per-file limits, counted from `started` (extraction and embedding)."""
+        settings = self.settings
+        caps = limits.Caps(
+            text_chars=settings.max_text_chars,
+            segments=settings.max_segments,
+            archive_bytes=settings.max_archive_bytes,
+            archive_ratio=settings.max_archive_ratio,
+        )
+        return limits.file_budget(
+            settings.max_file_seconds, settings.max_memory_mb * 2**20, caps, started=started
+        )
+
     def _unchanged(self, job: _Job, target: Target) -> bool:
-        """Same bytes already stored: refresh tags/acl/metadata if they differ, else no-op."""
+        """Same bytes already stored: apply the tags/acl/metadata given, else a no-op."""
         with self.db.writer() as conn:
             row = conn.execute(
                 "SELECT id, sha256, tags, acl, metadata FROM mmsearch.record"
@@ -233,12 +260,13 @@ class Pipeline:
                 return False
             stored_metadata = row[4]
             wanted = {**stored_metadata, **target.metadata}  # extracted keys stay
-            if (row[2], row[3], stored_metadata) == (target.tags, target.acl, wanted):
+            tags, acl = target.tags_for(row[2]), target.acl_for(row[3])
+            if (row[2], row[3], stored_metadata) == (tags, acl, wanted):
                 job.outcome = "unchanged"
             else:
                 conn.execute(
                     "UPDATE mmsearch.record SET tags = %s, acl = %s, metadata = %s WHERE id = %s",
-                    (target.tags, target.acl, Jsonb(wanted), row[0]),
+                    (tags, acl, Jsonb(wanted), row[0]),
                 )
                 job.outcome = "updated"
         return True
@@ -246,17 +274,21 @@ class Pipeline:
     # -- stage 3: embed (batched across the group) ------------------------------------
 
     def _embed_group(self, jobs: list[_Job], spaces: dict[str, Space]) -> None:
+        """Embed a group's segments in shared batches; if that fails (or runs over even the
+        newest file's budget), file by file, each within its own budget."""
         if not jobs:
             return
         try:
-            self._embed(jobs, spaces)
+            with self._budget(max(job.started for job in jobs)):
+                self._embed(jobs, spaces)
         except Exception:
             if len(jobs) == 1:
                 raise_into(jobs[0], "embed")
                 return
-            for job in jobs:  # isolate the file that breaks the model
+            for job in jobs:  # isolate the file that breaks the model or its budget
                 try:
-                    self._embed([job], spaces)
+                    with self._budget(job.started):
+                        self._embed([job], spaces)
                 except Exception:
                     raise_into(job, "embed")
 
@@ -275,34 +307,54 @@ class Pipeline:
     # -- stage 4: write (one transaction per record) -----------------------------------
 
     def _write(self, job: _Job, target: Target, spaces: dict[str, Space]) -> None:
-        try:
-            with self.db.writer() as conn:
-                assert job.extracted is not None
-                job.outcome = write_record(
-                    conn,
-                    target,
-                    uri=job.uri,
-                    sha256=job.sha256,
-                    size=job.size,
-                    extracted=job.extracted,
-                    vectors=job.vectors,
-                    spaces=spaces,
-                )
-        except Exception as exc:
-            raise_if_connection_lost(exc)
-            job.fail("write", f"{type(exc).__name__}: {exc}")
+        """One transaction per record; a lock wait that times out (the writer login's
+        lock_timeout) is tried again a few times before the file fails."""
+        import psycopg
+
+        assert job.extracted is not None
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.db.writer() as conn:
+                    job.outcome = write_record(
+                        conn,
+                        target,
+                        uri=job.uri,
+                        sha256=job.sha256,
+                        size=job.size,
+                        extracted=job.extracted,
+                        vectors=job.vectors,
+                        spaces=spaces,
+                    )
+                return
+            except psycopg.errors.LockNotAvailable as exc:
+                if attempt + 1 == WRITE_ATTEMPTS:
+                    job.fail("write", f"gave up waiting for a lock: {exc}")
+            except Exception as exc:
+                raise_if_connection_lost(exc)
+                job.fail("write", f"{type(exc).__name__}: {exc}")
+                return
 
     def _record_error(self, job: _Job, target: Target) -> None:
+        """One row per failing file (its latest reason), as private as the record it would
+        have made: the acl given, else the stored record's (or the last error's), else the
+        default."""
         assert job.error is not None
-        with self.db.writer() as conn:  # one row per failing file: its latest reason
+        key = (target.collection_id, job.uri)
+        with self.db.writer() as conn:
+            stored = conn.execute(
+                "SELECT coalesce("
+                " (SELECT acl FROM mmsearch.record WHERE collection_id = %s AND uri = %s),"
+                " (SELECT acl FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s"
+                "  ORDER BY at DESC LIMIT 1))",
+                (*key, *key),
+            ).fetchone()[0]
             conn.execute(
-                "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s",
-                (target.collection_id, job.uri),
+                "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s", key
             )
             conn.execute(
-                "INSERT INTO mmsearch.ingest_error (collection_id, uri, stage, message)"
-                " VALUES (%s, %s, %s, %s)",
-                (target.collection_id, job.uri, job.error[0], job.error[1]),
+                "INSERT INTO mmsearch.ingest_error (collection_id, uri, stage, message, acl)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (*key, *job.error, target.acl_for(stored)),
             )
 
     def _collection_id(self, name: str) -> int:
@@ -363,9 +415,12 @@ def raise_if_connection_lost(exc: Exception) -> None:
 
 
 def raise_into(job: _Job, stage: str) -> None:
-    """Record the exception being handled as the job's failure at `stage`."""
+    """Record the exception being handled as the job's failure at `stage` (a limit's own)."""
     exc = sys.exc_info()[1]
-    job.fail(stage, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, ExtractError):
+        job.fail(exc.stage, str(exc))
+    else:
+        job.fail(stage, f"{type(exc).__name__}: {exc}")
 
 
 def _postfix(report: IngestReport) -> str:

@@ -29,14 +29,28 @@ SEGMENT_COLUMNS = (
 SEGMENT_TYPES = ("int8", "int4", "text", "float8", "float8", "int4", "int4", "text", "jsonb")
 
 
+#: who sees a new record when the ingest names nobody
+DEFAULT_ACL = ("public",)
+
+
 @dataclass(frozen=True)
 class Target:
-    """Where the records of this run go and what they carry."""
+    """Where the records of this run go and what they carry.
+
+    `acl` and `tags` None mean "not given": a record keeps its own (a re-ingest never widens
+    who may see it), and a new one gets `DEFAULT_ACL` and no tags.
+    """
 
     collection_id: int
-    tags: list[str]
+    tags: list[str] | None
     metadata: dict[str, Any]
-    acl: list[str]
+    acl: list[str] | None
+
+    def acl_for(self, stored: list[str] | None) -> list[str]:
+        return self.acl if self.acl is not None else stored or list(DEFAULT_ACL)
+
+    def tags_for(self, stored: list[str] | None) -> list[str]:
+        return self.tags if self.tags is not None else stored or []
 
 
 def write_record(
@@ -59,12 +73,18 @@ def write_record(
     """
     lock_uri(conn, target.collection_id, uri)
     existing = conn.execute(
-        "SELECT id, sha256 FROM mmsearch.record WHERE collection_id = %s AND uri = %s FOR UPDATE",
+        "SELECT id, sha256, acl, tags FROM mmsearch.record"
+        " WHERE collection_id = %s AND uri = %s FOR UPDATE",
         (target.collection_id, uri),
     ).fetchone()
     if existing and existing[1] == sha256:
         return "unchanged"  # a concurrent ingest stored the same bytes first
-    columns = record_columns(target, sha256=sha256, size=size, extracted=extracted)
+    columns = {
+        **record_columns(target, sha256=sha256, size=size, extracted=extracted),
+        # not given: a changed file keeps the stored ones, a new one the defaults
+        "acl": target.acl_for(existing[2] if existing else None),
+        "tags": target.tags_for(existing[3] if existing else None),
+    }
     if existing:
         record_id = existing[0]
         conn.execute("DELETE FROM mmsearch.segment WHERE record_id = %s", (record_id,))
@@ -92,16 +112,23 @@ def write_record(
 
 
 def lock_uri(conn: psycopg.Connection, collection_id: int, uri: str) -> None:
-    """Serialise writers of one uri (ingest, removal) until the transaction ends."""
+    """Serialise the writers of one uri (ingest, removal) until the transaction ends.
+
+    A row lock in `ingest_lock`, which needs UPDATE rights only the ingest role has: an
+    advisory lock on a key derived from the uri could be taken (and held) by any login.
+    """
     conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{collection_id}:{uri}",)
+        "INSERT INTO mmsearch.ingest_lock (collection_id, uri) VALUES (%s, %s)"
+        " ON CONFLICT (collection_id, uri) DO UPDATE SET uri = EXCLUDED.uri",
+        (collection_id, uri),
     )
 
 
 def record_columns(
     target: Target, *, sha256: str, size: int, extracted: Extracted
 ) -> dict[str, Any]:
-    """The record's columns that an ingest (re)writes, by name."""
+    """The record's columns that an ingest rewrites from the file, by name (its acl and tags
+    are the caller's: given, or kept)."""
     return {
         "sha256": sha256,
         "media_type": extracted.media_type,
@@ -112,8 +139,6 @@ def record_columns(
         "width": extracted.width,
         "height": extracted.height,
         "metadata": Jsonb({**extracted.metadata, **target.metadata}),
-        "tags": target.tags,
-        "acl": target.acl,
     }
 
 
@@ -156,19 +181,6 @@ def copy_segments(
             )
     conn.execute(
         sql.SQL("INSERT INTO mmsearch.segment ({0}) SELECT {0} FROM segment_stage").format(names)
-    )
-
-
-def lock_uri(conn: psycopg.Connection, collection_id: int, uri: str) -> None:
-    """Serialise the writers of one (collection, uri) until the transaction ends.
-
-    A row lock in `ingest_lock`, which needs UPDATE rights only the ingest role has: an
-    advisory lock on a key derived from the uri could be taken (and held) by any login.
-    """
-    conn.execute(
-        "INSERT INTO mmsearch.ingest_lock (collection_id, uri) VALUES (%s, %s)"
-        " ON CONFLICT (collection_id, uri) DO UPDATE SET uri = EXCLUDED.uri",
-        (collection_id, uri),
     )
 
 

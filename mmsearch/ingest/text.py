@@ -86,6 +86,7 @@ def extract_text(
     """Chunk a text document into "chunk" segments; `ocr` reads PDF pages without a text
     layer (None leaves them out, listed in the record's `pages_without_text`)."""
     document = read_document(path, detected, ocr=ocr)
+    limits.check_text(len(document.text))
     segments = []
     for section in document.sections:
         for start, end in chunker.chunks(document.text[section.start : section.end]):
@@ -99,6 +100,7 @@ def extract_text(
                     metadata=dict(section.metadata),
                 )
             )
+        limits.check_segments(len(segments))
     if not segments:
         scanned = ocr is None and document.metadata.get("pages_without_text")
         raise ExtractError(
@@ -279,6 +281,7 @@ def _read_pdf(path: Path, ocr: OcrEngine | None) -> TextDocument:
             parts.append(text)
             sections.append(Section(offset, offset + len(text), metadata))
             offset += len(text)
+            limits.check_text(offset)
     finally:
         renderer.close()
 
@@ -320,6 +323,7 @@ def _read_docx(path: Path) -> TextDocument:
     import docx
     from docx.table import Table
 
+    limits.check_archive(path)  # before python-docx expands it all into memory
     try:
         document = docx.Document(str(path))
         blocks = [
