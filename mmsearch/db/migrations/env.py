@@ -15,6 +15,7 @@ from sqlalchemy import Connection, text
 from mmsearch.db import citus
 from mmsearch.db.schema import (
     MIGRATION_LOCK_KEY,
+    MIGRATION_LOCK_TIMEOUT,
     SCHEMA,
     VERSION_TABLE,
     apply_sql_files,
@@ -30,7 +31,7 @@ def run(connection: Connection) -> None:
         transaction_per_migration=False,
     )
     with context.begin_transaction():
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        serialise(connection)
         context.run_migrations()
         schema_present = connection.execute(  # at a revision that has the role prefix
             text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"{SCHEMA}.install"}
@@ -39,6 +40,26 @@ def run(connection: Connection) -> None:
             if citus.is_coordinator(connection):
                 citus.distribute(connection)
             apply_sql_files(connection)
+
+
+def serialise(connection: Connection) -> None:
+    """One migration at a time, and no lock wait longer than `MIGRATION_LOCK_TIMEOUT`.
+
+    Once the schema exists the lock is EXCLUSIVE on the version table, which needs rights
+    only the owner has; before, an advisory lock (no mmsearch login exists yet to hold it).
+    A wait that times out fails the migration, and `schema.upgrade` tries again, so DDL never
+    queues every query behind it for long.
+    """
+    connection.execute(
+        text("SELECT set_config('lock_timeout', :t, true)"), {"t": MIGRATION_LOCK_TIMEOUT}
+    )
+    versioned = connection.execute(
+        text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"public.{VERSION_TABLE}"}
+    ).scalar()
+    if versioned:
+        connection.execute(text(f"LOCK TABLE public.{VERSION_TABLE} IN EXCLUSIVE MODE"))
+    else:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
 
 
 def main() -> None:
