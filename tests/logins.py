@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from mmsearch.db.logins import add_person
-
 _created: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
 def person_dsn(owner_dsn: str, role: str = "analyst", principals: Iterable[str] = ()) -> str:
     """The DSN of a person login of `role` whose principals (from mmsearch.person) are these."""
+    from mmsearch.db.logins import add_person
+
     wanted = tuple(sorted(set(principals)))
     key = (owner_dsn, role, wanted)
     if key not in _created:

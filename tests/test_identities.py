@@ -419,6 +419,28 @@ def test_space_registration_does_not_queue_searches(
     assert slowest < 2.5, f"a search waited {slowest:.1f} s behind the DDL"
 
 
+def test_read_only_login_cannot_block_init(
+    dsn: str, analyst: psycopg.Connection, corpus: dict[str, int]
+) -> None:
+    """The migration lock used to be an advisory key any login could hold for ever."""
+    from mmsearch.db.schema import MIGRATION_LOCK_KEY, VERSION_TABLE
+
+    analyst.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        analyst.execute(f"LOCK TABLE public.{VERSION_TABLE} IN EXCLUSIVE MODE")
+    analyst.rollback()
+    finished = threading.Event()
+
+    def upgrade() -> None:
+        schema.upgrade(dsn)  # at head already: locks, re-applies the SQL files
+        finished.set()
+
+    worker = threading.Thread(target=upgrade, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert finished.is_set(), "init waited on a lock a read-only login holds"
+
+
 def test_every_login_has_limits(db: Database, dsn: str) -> None:
     logins = {
         "service": db.roles.service,

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from mmsearch.config import Settings
@@ -109,12 +109,14 @@ class Database:
             )
             yield conn
 
-    def writer(self) -> AbstractContextManager[psycopg.Connection]:
+    @contextmanager
+    def writer(self) -> Iterator[psycopg.Connection]:
         """Write as the ingest login (sees and writes every row)."""
         if self.writer_dsn is None:
             raise UserError("this login may not write: connect with the owner's DSN")
         pool = self._pool("writer", self.writer_dsn, min_size=0)
-        return _transaction(pool)
+        with pool.connection() as conn, conn.transaction():
+            yield conn
 
     def retrying(self, work: Callable[[psycopg.Connection], T]) -> T:
         """Run schema work as the owner, waiting at most a second at a time for its locks.
@@ -164,12 +166,6 @@ class Database:
                     raise DatabaseUnavailable(f"cannot connect to {redact(dsn)}: {exc}") from exc
                 self._pools[name] = pool
             return self._pools[name]
-
-
-@contextmanager
-def _transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
-    with pool.connection() as conn, conn.transaction():
-        yield conn
 
 
 def redact(dsn: str) -> str:
