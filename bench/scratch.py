@@ -30,7 +30,7 @@ def server(dsn: str | None) -> Iterator[str]:
         try:
             yield embedded.ensure_running(pgdata)
         finally:
-            embedded.stop(pgdata)
+            embedded.remove(pgdata)  # as root the data lives outside tmp
 
 
 @contextmanager

@@ -295,7 +295,7 @@ def own_server() -> Iterator[tuple[Path, str]]:
     home = Path(tempfile.mkdtemp(prefix="mmsk-", dir="/tmp"))
     url = embedded.ensure_running(home / "pg")
     yield home, url
-    embedded.stop(home / "pg")
+    embedded.remove(home / "pg")
     shutil.rmtree(home, ignore_errors=True)
 
 
