@@ -254,11 +254,12 @@ def test_socket_is_private_whatever_the_path_length() -> None:
 
 @pytest.mark.skipif(not AS_ROOT, reason="the server runs as its own user only when started by root")
 def test_as_root_the_server_has_its_own_user_and_group(running: tuple[Path, str]) -> None:
-    _, url = running
-    with psycopg.connect(url) as conn:
-        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    pgdata, url = running
+    postmaster = embedded.Postmaster.read(pgdata)
+    assert postmaster is not None
     status = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        line.split(":", 1)
+        for line in Path(f"/proc/{postmaster.pid}/status").read_text().splitlines()
     )
     uids, gids, groups = status["Uid"].split(), status["Gid"].split(), status["Groups"].split()
     assert "0" not in uids and "0" not in gids and "0" not in groups, status

@@ -28,7 +28,7 @@ def tclient(client: Client) -> Client:
     settings = dataclasses.replace(
         client.settings, spaces=(SpaceSpec("text", "sentence-transformers"),)
     )
-    return Client(client.db, settings, embedders=client._embedders)
+    return Client(client.db, settings)
 
 
 def stored(client: Client, uri: Path) -> tuple[list[str], list[str], str]:

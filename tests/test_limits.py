@@ -11,6 +11,7 @@ import pytest
 
 from bench.media import write_wav
 from mmsearch.client import Client
+from mmsearch.embed.registry import Embedders
 
 pytestmark = pytest.mark.model
 
@@ -90,7 +91,12 @@ def test_time_limit_covers_embedding(client: Client, tmp_path: Path) -> None:
     settings = dataclasses.replace(
         client.settings, max_file_seconds=1, spaces=client.settings.spaces[:1]
     )
-    slow = Client(client.db, settings, embedders={"text": SlowText(client.embedder("text"))})
+
+    class SlowEmbedders(Embedders):
+        def get(self, name: str) -> object:
+            return SlowText(super().get(name))
+
+    slow = Client(client.db, settings, embedders=SlowEmbedders(settings.spaces))
     report = slow.ingest([note], collection="slowembed")
     assert failures(report) == {"note.txt": "[limit] took longer than the 1 s per-file limit"}
 
