@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
+from psycopg import sql
+
 from mmsearch.config import Settings
 from mmsearch.db.credentials import CredentialStore
 from mmsearch.errors import DatabaseUnavailable, InvalidPrincipal, UserError
@@ -104,8 +106,12 @@ class Database:
         """Read as the service login with the caller's principals (RLS applies)."""
         checked = validate_principals(principals)
         with self.reader_pool.connection() as conn, conn.transaction():
+            # SET LOCAL rather than set_config(): Citus forwards SET LOCAL to the shards
+            # (citus.propagate_set_commands), never set_config
             conn.execute(
-                "SELECT set_config('mmsearch.principals', %s, true)", (json.dumps(checked),)
+                sql.SQL("SET LOCAL mmsearch.principals = {}").format(
+                    sql.Literal(json.dumps(checked))
+                )
             )
             yield conn
 

@@ -159,6 +159,7 @@ def add_person(owner_dsn: str, name: str, role: str, principals: Iterable[str]) 
                 " VALUES (%s, %s, %s, %s)",
                 (login, name, role, checked),
             )
+            _tell_citus(conn, login, password)
         _set_limits(conn, login, LIMITS[role])
     return with_login(owner_dsn, login, password)
 
@@ -196,6 +197,7 @@ def remove_person(owner_dsn: str, name: str) -> None:
         with conn.transaction():
             conn.execute("DELETE FROM mmsearch.person WHERE login = %s", (login,))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(login)))
+            _tell_citus(conn, login, None)
         # sessions outlive DROP ROLE; ending them needs pg_signal_backend or a superuser
         with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
             conn.execute(
@@ -233,6 +235,7 @@ def _ensure_login(
                 sql.Identifier(group),
             )
         )  # fmt: skip
+        _tell_citus(conn, login, password)
         _set_limits(conn, login, LIMITS[kind])
     saved[login] = password
     return with_login(dsn, login, password)
@@ -262,6 +265,25 @@ def _set_password(conn: psycopg.Connection, login: str, password: str) -> None:
             sql.Identifier(login), sql.Literal(_verifier(conn, login, password))
         )
     )
+    _tell_citus(conn, login, password)
+
+
+def _tell_citus(conn: psycopg.Connection, login: str, password: str | None) -> None:
+    """On a Citus coordinator, the password Citus opens shard connections with as `login`
+    (`pg_dist_authinfo`, for every node): without it the login's queries cannot reach the
+    workers. None forgets it. Elsewhere nothing to do."""
+    citus = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus')"
+    ).fetchone()
+    if not (citus and citus[0]):
+        return
+    conn.execute("DELETE FROM pg_catalog.pg_dist_authinfo WHERE rolename = %s", (login,))
+    if password is not None:
+        conn.execute(
+            "INSERT INTO pg_catalog.pg_dist_authinfo (nodeid, rolename, authinfo)"
+            " VALUES (0, %s, %s)",
+            (login, f"password={password}"),
+        )
 
 
 def _verifier(conn: psycopg.Connection, login: str, password: str) -> str:

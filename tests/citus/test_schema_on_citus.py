@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from mmsearch.db import schema
 
@@ -62,6 +63,9 @@ def test_tables_are_reference_or_colocated_by_record(dsn: str) -> None:
         "backfill_skip": ("reference", "<none>"),
         "collection": ("reference", "<none>"),
         "ingest_error": ("reference", "<none>"),
+        "ingest_lock": ("reference", "<none>"),
+        "install": ("reference", "<none>"),
+        "person": ("reference", "<none>"),
         "record": ("distributed", "id"),
         "segment": ("distributed", "record_id"),
         "space": ("reference", "<none>"),
@@ -98,6 +102,7 @@ def test_keys_are_adapted_and_foreign_keys_restored(dsn: str) -> None:
         "segment_record_id_fkey",
         "ingest_error_collection_id_fkey",
         "backfill_skip_space_id_fkey",
+        "ingest_lock_collection_id_fkey",
     }
 
 
@@ -175,8 +180,42 @@ def test_writes_through_the_coordinator_keep_the_single_node_rules(dsn: str) -> 
 
 
 def test_set_role_to_a_role_without_login_cannot_reach_the_workers(dsn: str) -> None:
-    """Citus opens shard connections as the current role: `SET ROLE mmsearch_app` fails."""
+    """Citus opens shard connections as the current role: `SET ROLE` to the NOLOGIN app
+    role fails (reads run on the service login instead, which can log in)."""
+    from mmsearch.db.roles import read_roles
+
     with psycopg.connect(dsn) as conn, pytest.raises(psycopg.OperationalError) as failed:
-        conn.execute("SET LOCAL ROLE mmsearch_app")
+        app = read_roles(conn).app
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(app)))
         conn.execute("SELECT count(*) FROM mmsearch.segment")
-    assert "mmsearch_app@127.0.0.1" in str(failed.value)
+    assert f"{app}@127.0.0.1" in str(failed.value)
+
+
+def test_service_and_person_logins_read_through_the_coordinator(dsn: str) -> None:
+    """The app's service login and a person's login reach the shards (Citus connects as
+    them, with the passwords mmsearch keeps in pg_dist_authinfo) and RLS holds there: the
+    service login's principals travel as SET LOCAL, a person's come from `mmsearch.person`."""
+    from mmsearch.db.engine import Database
+    from mmsearch.db.logins import add_person
+
+    with psycopg.connect(dsn) as conn:
+        cid = conn.execute(
+            "INSERT INTO mmsearch.collection (name) VALUES ('logins') RETURNING id"
+        ).fetchone()[0]
+        for i, acl in enumerate((["public"], ["group:eng"], ["group:board"])):
+            conn.execute(
+                "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime,"
+                " bytes, acl) VALUES (%s, %s, %s, 'text', 'text/plain', 1, %s)",
+                (cid, f"/logins/{i}", f"{i + 900:064x}", acl),
+            )
+    count = "SELECT count(*) FROM mmsearch.record WHERE collection_id = %s"
+    db = Database(dsn)
+    try:
+        for principals, want in (([], 1), (["group:eng"], 2), (["group:board", "group:eng"], 3)):
+            with db.reader(principals) as conn:
+                assert conn.execute(count, (cid,)).fetchone()[0] == want, principals
+    finally:
+        db.close()
+    with psycopg.connect(add_person(dsn, "citus_eng", "analyst", ["group:eng"])) as conn:
+        conn.execute("SET mmsearch.principals = '[\"group:board\"]'")  # ignored
+        assert conn.execute(count, (cid,)).fetchone()[0] == 2

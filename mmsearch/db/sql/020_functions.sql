@@ -7,22 +7,26 @@
 -- else that setting is never even parsed. Everybody is `public`. SECURITY DEFINER, owned by
 -- the views role (030_security.sql): nobody else reads mmsearch.person.
 CREATE OR REPLACE FUNCTION mmsearch.current_principals() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog
+-- On Citus this runs on the shards, where reading the reference table mmsearch.person is a
+-- nested distributed query; it reads that table's local copy, nothing else (elsewhere the
+-- setting is an inert placeholder).
+SET citus.allow_nested_distributed_execution = on
 AS $$
-    SELECT ARRAY(
-        SELECT DISTINCT p FROM (
-            SELECT jsonb_array_elements_text(
-                       CASE WHEN pg_has_role(session_user, :'role_app', 'MEMBER')
-                            THEN coalesce(nullif(current_setting('mmsearch.principals', true),
-                                                 ''), '[]')::jsonb
-                            ELSE '[]'::jsonb END
-                   ) AS p
-            UNION ALL
-            SELECT unnest(u.principals) FROM mmsearch.person AS u WHERE u.login = session_user
-            UNION ALL SELECT 'public'
-        ) AS s
-        ORDER BY 1)
+DECLARE
+    given text[];
+BEGIN
+    -- Two branches: the app's path reads no table at all.
+    IF pg_has_role(session_user, :'role_app', 'MEMBER') THEN
+        given := ARRAY(SELECT jsonb_array_elements_text(
+                     coalesce(nullif(current_setting('mmsearch.principals', true), ''), '[]')::jsonb));
+    ELSE
+        given := coalesce((SELECT u.principals FROM mmsearch.person AS u
+                           WHERE u.login = session_user), '{}');
+    END IF;
+    RETURN ARRAY(SELECT DISTINCT p FROM unnest(given || 'public'::text) AS p ORDER BY 1);
+END
 $$;
 COMMENT ON FUNCTION mmsearch.current_principals() IS
     'The caller''s principals, plus public: a person''s login gets those the owner gave it '
