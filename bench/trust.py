@@ -41,7 +41,7 @@ BEFORE = (
     "ALTER TABLE mmsearch.segment ALTER COLUMN content_tsv SET STATISTICS -1",
     "ANALYZE mmsearch.segment",
 )
-#: back to what migration 0002_identities makes it
+#: back to what migration 0004_identities makes it
 AFTER = (
     "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) NOT LEAKPROOF",
     "ALTER TABLE mmsearch.segment ALTER COLUMN content_tsv SET STATISTICS 0",

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from psycopg import sql
 
+from mmsearch.db.roles import read_roles
 from tests.apiserver import CAT_SHOT_S, ApiServer
 
 MISSING_ID = 987_654_321
@@ -339,12 +340,14 @@ def test_token_commands_and_who_can_read_tokens(api_server: ApiServer) -> None:
     assert bad.returncode == 1 and "invalid principal" in bad.stderr
     assert api_server.cli("token", "remove", "nobody").returncode == 1
     digest = hashlib.sha256(api_server.eng_token.encode()).digest()
-    for role in ("mmsearch_analyst", "mmsearch_bi", "mmsearch_app"):
+    with psycopg.connect(api_server.dsn) as conn:
+        roles = read_roles(conn)
+    for role in (roles.analyst, roles.bi, roles.app):
         with psycopg.connect(api_server.dsn) as conn:
             conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("SELECT name FROM mmsearch.api_token")
-    for role, allowed in (("mmsearch_analyst", False), ("mmsearch_app", True)):
+    for role, allowed in ((roles.analyst, False), (roles.app, True)):
         with psycopg.connect(api_server.dsn) as conn:
             conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
             if allowed:

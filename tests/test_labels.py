@@ -9,8 +9,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from mmsearch.client import Client
+from mmsearch.db.roles import read_roles
 from mmsearch.errors import UserError
 
 pytestmark = pytest.mark.model
@@ -131,7 +133,8 @@ def test_only_the_ingest_role_may_change_access(client: Client, folder: Path) ->
     with pytest.raises(psycopg.errors.InsufficientPrivilege), client.db.reader() as conn:
         conn.execute("UPDATE mmsearch.record SET acl = '{public}'")
     with pytest.raises(psycopg.errors.InsufficientPrivilege), client.db.transaction() as conn:
-        conn.execute("SET LOCAL ROLE mmsearch_analyst")
+        analyst = read_roles(conn).analyst
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(analyst)))
         conn.execute("UPDATE mmsearch.record SET tags = '{}'")
     assert visible(client)["public"] == set()
 

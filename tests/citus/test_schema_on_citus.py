@@ -76,11 +76,12 @@ def test_tables_are_reference_or_colocated_by_record(dsn: str) -> None:
 
 def test_api_tokens_resolve_through_the_coordinator(dsn: str) -> None:
     from mmsearch.api.tokens import add_token, token_principals
+    from mmsearch.db.roles import read_roles
 
     with psycopg.connect(dsn) as conn:
         token = add_token(conn, "citus", ["group:eng"])
         conn.commit()
-        conn.execute("SET ROLE mmsearch_app")
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(read_roles(conn).app)))
         assert token_principals(conn, token) == ["group:eng"]  # records its use, too
         assert token_principals(conn, token + "x") is None
 
