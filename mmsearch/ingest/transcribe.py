@@ -37,6 +37,10 @@ _CLAUSE_END = (",", ";", ":", "，", "；", "：")
 #: a segment is dropped as made up when both whisper's no-speech probability reaches this
 #: and its words' mean probability stays under it (see `hallucinated`)
 NO_SPEECH = 0.5
+#: silences the voice-activity filter keeps as cuts; faster-whisper's 2 s glues sentences a
+#: half-second apart into one window whose first words tiny.en then mishears ("The weather
+#: today is sunny" heard as "But whether to nail it", tests/test_video.py)
+VAD_MIN_SILENCE_MS = 500
 #: the longest transcript unit, seconds: a long sentence is cut into pieces this long
 UNIT_MAX_S = 15.0
 
@@ -138,6 +142,7 @@ class Transcriber:
                 language=language,
                 beam_size=self.beam_size,
                 vad_filter=self.vad,
+                vad_parameters={"min_silence_duration_ms": VAD_MIN_SILENCE_MS},
                 word_timestamps=True,
                 condition_on_previous_text=False,  # a misheard phrase must not echo on
             )
