@@ -16,18 +16,16 @@ initialise and start it once. `stop()` ends it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from mmsearch.db.credentials import CredentialStore, new_password
+from mmsearch.db.credentials import CredentialStore, exclusive_lock, new_password
 from mmsearch.db.server_user import RunAs, binaries, data_directory, write_private
 from mmsearch.errors import DatabaseUnavailable
 
@@ -83,7 +81,7 @@ def ensure_running(pgdata: Path) -> str:
     """Start (or find) the server for `pgdata`, create the database, return the owner's DSN."""
     pgdata = pgdata.absolute()
     pgdata.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # $MMSEARCH_HOME: private
-    with _start_lock(pgdata):
+    with exclusive_lock(pgdata):  # one process at a time initialises or starts it
         run_as = RunAs.for_this_process()
         if run_as.uid is not None and not pgdata.is_symlink():
             stop(pgdata)  # an older version's server, about to move out of the home
@@ -262,18 +260,6 @@ def _run(program: Path, run_as: RunAs, real: Path, *args: str) -> None:
         raise DatabaseUnavailable(
             f"could not {program.name} the embedded PostgreSQL in {real}: {detail}"
         ) from exc
-
-
-@contextlib.contextmanager
-def _start_lock(pgdata: Path) -> Iterator[None]:
-    """One process at a time initialises or starts the server of a data directory."""
-    lock = pgdata.parent / f".{pgdata.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _wait_until_reaped(real: Path, timeout_s: float = 15.0) -> None:
