@@ -547,7 +547,7 @@ def print_tables(rows: list[dict[str, Any]], loads: dict[str, float]) -> None:
     )
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small inputs (CI)")
     parser.add_argument(
@@ -568,51 +568,62 @@ def main() -> None:
     )
     parser.add_argument("--dsn", default=os.environ.get("MMSEARCH_DATABASE_URL"))
     args = parser.parse_args()
-    modalities = [m for m in MODALITIES if m in args.modalities.split(",")]
-    if len(modalities) != len(set(args.modalities.split(","))):
+    asked = set(args.modalities.split(","))
+    args.modalities = [m for m in MODALITIES if m in asked]
+    if len(args.modalities) != len(asked):
         parser.error(f"--modalities takes a subset of {','.join(MODALITIES)}")
-    plan = QUICK if args.quick else FULL
-    long_minutes = args.long_minutes if args.long_minutes is not None else 0 if args.quick else 30
+    if args.long_minutes is None:
+        args.long_minutes = 0 if args.quick else 30
+    return args
 
+
+def _measure_all(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
+    """Every modality's pipeline and bare-model timings in one scratch database, then the
+    long recording in a fresh process."""
     from bench.evalsets.fetch import DataUnavailable
     from bench.scratch import server
     from mmsearch.config import Settings
 
-    started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    skipped: dict[str, str] = {}
-    loads: dict[str, float] = {}
-    env: dict[str, Any] = {}
+    found: dict[str, Any] = {"rows": [], "skipped": {}, "loads": {}, "env": {}, "long": None}
     with (
         tempfile.TemporaryDirectory(prefix="mmsearch-bench-ingest-", dir="/tmp") as tmp,
         server(args.dsn) as maintenance,
     ):
         home = Path(tmp)
         settings = Settings.load(home=home / "home")  # the default spaces, thumbnails in tmp
-        for modality in modalities:
+        for modality in args.modalities:
             folder = home / modality
             folder.mkdir()
             try:
                 files = CORPORA[modality](plan, args.cache, folder)
             except DataUnavailable as exc:
-                skipped[modality] = str(exc)
+                found["skipped"][modality] = str(exc)
                 print(f"{modality}: skipped, {exc}")
                 continue
             with scratch_client(maintenance, settings) as client:
-                if not loads:
-                    env, loads = environment(client), warm_up(client)
+                if not found["loads"]:
+                    found["env"], found["loads"] = environment(client), warm_up(client)
                 print(f"{modality}: ingesting {len(files)} files", flush=True)
-                rows.append(measure(client, modality, folder))
-                print(f"  pipeline {rows[-1]['pipeline_s']:.1f} s, bare {rows[-1]['bare_s']:.1f} s")
-        long = None
-        if long_minutes > 0:
-            print(f"long recording: {long_minutes} min in a fresh process", flush=True)
+                row = measure(client, modality, folder)
+                found["rows"].append(row)
+                print(f"  pipeline {row['pipeline_s']:.1f} s, bare {row['bare_s']:.1f} s")
+        if args.long_minutes > 0:
+            print(f"long recording: {args.long_minutes} min in a fresh process", flush=True)
             try:
-                long = long_recording(args.cache, home, long_minutes)
+                found["long"] = long_recording(args.cache, home, args.long_minutes)
             except DataUnavailable as exc:
-                skipped["long"] = str(exc)
+                found["skipped"]["long"] = str(exc)
+    return found
+
+
+def main() -> None:
+    args = _arguments()
+    plan = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    found = _measure_all(args, plan)
+    rows, long = found["rows"], found["long"]
     if rows:
-        print_tables(rows, loads)
+        print_tables(rows, found["loads"])
     if long:
         print(
             f"\nlong recording ({long['seconds'] / 60:.0f} min MP3, {LONG_RATE} Hz):"
@@ -620,20 +631,20 @@ def main() -> None:
             f" (with the whisper model loaded {long['rss_with_model_mb']:.0f} MB),"
             f" {long['windows']} sound windows, {long['transcript_units']} transcript units"
         )
-    for modality, reason in skipped.items():
-        print(f"\n{modality} skipped: {reason}")
+    for modality, why in found["skipped"].items():
+        print(f"\n{modality} skipped: {why}")
     wall_s = time.perf_counter() - started
     print(f"\nwall time {wall_s:.0f} s; load average now {os.getloadavg()[0]:.1f}")
     OUT.mkdir(exist_ok=True)
     out = OUT / ("ingest-quick.json" if args.quick else "ingest.json")
     result = {
-        **env,
+        **found["env"],
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "plan": dataclasses.asdict(plan),
-        "model_load_s": loads,
+        "model_load_s": found["loads"],
         "rows": rows,
         "long_recording": long,
-        "skipped": skipped,
+        "skipped": found["skipped"],
         "wall_s": wall_s,
     }
     result["args"].pop("dsn")

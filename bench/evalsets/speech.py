@@ -237,17 +237,15 @@ def write_recording(parts: list[Prompt], folder: Path) -> tuple[str, dict[str, S
     return doc, spans
 
 
-def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
-    """Write the recordings under `cache/text-speech/<variant>/docs` and judge the queries.
+def write_recordings(
+    recordings: list[list[str]], catalogue: dict[str, Prompt], root: Path
+) -> tuple[dict[str, Path], dict[str, tuple[str, Span]]]:
+    """Write each recording (a list of prompt names) under a fresh `root/docs`; return the
+    documents by id and where each prompt was placed (document, span).
 
-    `layout.json` beside the folder maps each recording to its prompts and spans, for a
-    person auditing the judgments; retrieval never reads it. `quick` keeps every fourth
-    query and about four recordings.
+    `root/layout.json` maps each recording to its prompts and spans, for a person auditing
+    the judgments; retrieval never reads it.
     """
-    catalogue = prompts(cache)
-    queries = QUERIES[::4] if quick else QUERIES
-    targets = list(dict.fromkeys(names[0] for _, names in queries))
-    root = cache / NAME / ("quick" if quick else "full")
     folder = root / "docs"
     if root.exists():
         shutil.rmtree(root)
@@ -255,12 +253,27 @@ def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
     documents: dict[str, Path] = {}
     placed: dict[str, tuple[str, Span]] = {}
     audit = {}
-    for names in layout(catalogue, targets, TOTAL_S[quick]):
+    for names in recordings:
         doc, spans = write_recording([catalogue[n] for n in names], folder)
         documents[doc] = folder / f"{doc}.wav"
         placed.update({name: (doc, span) for name, span in spans.items()})
         audit[doc] = [{"prompt": n, "span": spans[n], "text": catalogue[n].text} for n in names]
     (root / "layout.json").write_text(json.dumps(audit, indent=1))
+    return documents, placed
+
+
+def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
+    """Write the recordings under `cache/text-speech/<variant>/docs` and judge the queries.
+
+    `quick` keeps every fourth
+    query and about four recordings.
+    """
+    catalogue = prompts(cache)
+    queries = QUERIES[::4] if quick else QUERIES
+    targets = list(dict.fromkeys(names[0] for _, names in queries))
+    root = cache / NAME / ("quick" if quick else "full")
+    recordings = layout(catalogue, targets, TOTAL_S[quick])
+    documents, placed = write_recordings(recordings, catalogue, root)
     judged = [
         Query(
             qid=query_id(text),

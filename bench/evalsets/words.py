@@ -12,12 +12,10 @@ moment: a word lasts under a second, so only a segment about as short finds it t
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from pathlib import Path
 
-from bench.evalsets.speech import GAP_S, Prompt, layout, prompts, write_recording
+from bench.evalsets.speech import GAP_S, Prompt, layout, prompts, write_recordings
 from mmsearch.eval.judged import JudgedSet, Judgment, Query, query_id
 
 NAME = "text-word"
@@ -70,20 +68,9 @@ def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
         recording_s=RECORDING_S,
         filler=lambda p: spoken.search(p.text) is None,
     )
-    root = cache / NAME / ("quick" if quick else "full")
-    folder = root / "docs"
-    if root.exists():
-        shutil.rmtree(root)
-    folder.mkdir(parents=True)
-    documents: dict[str, Path] = {}
-    placed: dict[str, tuple[str, tuple[float, float]]] = {}
-    audit = {}
-    for names in recordings:
-        doc, spans = write_recording([catalogue[n] for n in names], folder)
-        documents[doc] = folder / f"{doc}.wav"
-        placed.update({name: (doc, span) for name, span in spans.items()})
-        audit[doc] = [{"prompt": n, "span": spans[n], "text": catalogue[n].text} for n in names]
-    (root / "layout.json").write_text(json.dumps(audit, indent=1))
+    documents, placed = write_recordings(
+        recordings, catalogue, cache / NAME / ("quick" if quick else "full")
+    )
     queries = [
         Query(
             qid=query_id(word),
