@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +160,45 @@ class Client:
             prune=check.flag_argument(prune, "prune"),
             follow_symlinks=check.flag_argument(follow_symlinks, "follow_symlinks"),
         )
+
+    def watch(
+        self,
+        folders: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        collection: str = "default",
+        tags: str | Iterable[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        acl: str | Iterable[str] | None = None,
+        recursive: bool = True,
+        follow_symlinks: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Iterator[IngestReport]:
+        """Keep `collection` in step with folders as they change: first one sync of each
+        folder (an ingest with prune), then, for every batch of changes on disk, the paths it
+        touched ingested or pruned. Yields a report per pass; ends when `stop` is set (or on
+        Ctrl-C). Symbolic links are held to the watched folder as in `ingest`."""
+        from mmsearch.ingest import arguments as check
+        from mmsearch.ingest.pipeline import Pipeline
+        from mmsearch.ingest.watch import FolderWatcher
+
+        roots = check.paths_argument(folders)
+        recursive = check.flag_argument(recursive, "recursive")
+        run = functools.partial(
+            Pipeline(self.db, self.embedders, self.settings).run,
+            collection=check.text_argument(collection, "collection"),
+            tags=check.strings_argument(tags, "tags"),
+            metadata=check.metadata_argument(metadata),
+            acl=check.strings_argument(acl, "acl"),
+            recursive=recursive,
+            progress=False,
+            prune=True,
+            follow_symlinks=check.flag_argument(follow_symlinks, "follow_symlinks"),
+            within=roots,
+        )
+        with FolderWatcher(roots, recursive=recursive) as watcher:  # changes queue from here
+            yield run(roots)
+            for touched in watcher.batches(stop):
+                yield run(touched)
 
     # -- lifecycle: removal ------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from mmsearch.cli.serve import serve_command
 from mmsearch.cli.space import space_group
 from mmsearch.cli.token import token_group
 from mmsearch.cli.user import user_group
+from mmsearch.cli.watch import watch_command
 from mmsearch.errors import UserError, one_line
 
 
@@ -40,6 +41,7 @@ for command in (
     status_command,
     db_group,
     ingest_command,
+    watch_command,
     search_command,
     eval_command,
     serve_command,

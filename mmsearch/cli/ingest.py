@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from mmsearch.cli.output import printable
 from mmsearch.errors import UserError
+
+if TYPE_CHECKING:
+    from mmsearch.ingest.pipeline import IngestReport
 
 
 def parse_meta(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -25,30 +30,59 @@ def parse_meta(pairs: tuple[str, ...]) -> dict[str, object]:
     return metadata
 
 
+def ingest_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options `ingest` and `watch` share: where records go and what they carry."""
+    options = [
+        click.option("-c", "--collection", default="default", show_default=True),
+        click.option(
+            "-t", "--tag", "tags", multiple=True,
+            help="Tag the records (repeatable; replaces their tags). None given: tags are kept.",
+        ),
+        click.option(
+            "-m", "--meta", "meta", multiple=True, help="KEY=VALUE metadata (repeatable)."
+        ),
+        click.option(
+            "--acl", multiple=True,
+            help="Principal allowed to see the records (repeatable; replaces their ACL). None"
+            " given: a record keeps its ACL, a new one is public.",
+        ),
+        click.option("--recursive/--no-recursive", default=True, show_default=True),
+        click.option(
+            "--follow-symlinks", is_flag=True,
+            help="Follow symbolic links that lead out of the folders being ingested.",
+        ),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print each summary as one JSON object."
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def print_report(report: IngestReport, as_json: bool) -> None:
+    """The one-line summary (or its JSON) on stdout, each failure on stderr."""
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    click.echo(
+        f"ingested {report.ingested}, updated {report.updated}, unchanged {report.unchanged},"
+        f" skipped {report.skipped}, failed {report.failed}, removed {report.removed}"
+        f" in {report.seconds:.1f}s"
+    )
+    for error in report.errors:
+        uri, message = printable(error["uri"]), printable(error["message"])
+        click.echo(f"  failed {uri}: [{error['stage']}] {message}", err=True)
+
+
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("-c", "--collection", default="default", show_default=True)
-@click.option(
-    "-t", "--tag", "tags", multiple=True,
-    help="Tag the records (repeatable; replaces their tags). None given: tags are kept.",
-)  # fmt: skip
-@click.option("-m", "--meta", "meta", multiple=True, help="KEY=VALUE metadata (repeatable).")
-@click.option(
-    "--acl", multiple=True,
-    help="Principal allowed to see the records (repeatable; replaces their ACL). None given:"
-    " a record keeps its ACL, a new one is public.",
-)  # fmt: skip
-@click.option("--recursive/--no-recursive", default=True, show_default=True)
+@ingest_options
 @click.option(
     "--prune",
     is_flag=True,
     help="Also remove the collection's records under PATHS whose files are gone.",
 )
-@click.option(
-    "--follow-symlinks", is_flag=True,
-    help="Follow symbolic links that lead out of the folders being ingested.",
-)  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def ingest_command(
     paths: tuple[str, ...],
     collection: str,
@@ -76,16 +110,6 @@ def ingest_command(
             prune=prune,
             follow_symlinks=follow_symlinks,
         )
-    if as_json:
-        click.echo(json.dumps(report.as_dict()))
-    else:
-        click.echo(
-            f"ingested {report.ingested}, updated {report.updated}, unchanged {report.unchanged},"
-            f" skipped {report.skipped}, failed {report.failed}, removed {report.removed}"
-            f" in {report.seconds:.1f}s"
-        )
-        for error in report.errors:
-            uri, message = printable(error["uri"]), printable(error["message"])
-            click.echo(f"  failed {uri}: [{error['stage']}] {message}", err=True)
+    print_report(report, as_json)
     if not report.ok:
         sys.exit(1)

@@ -14,7 +14,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,18 +45,25 @@ class Snapshot:
 
 
 def walk(
-    paths: list[Path], *, recursive: bool = True, follow_symlinks: bool = False
+    paths: list[Path],
+    *,
+    recursive: bool = True,
+    follow_symlinks: bool = False,
+    within: Sequence[Path] = (),
 ) -> Iterator[Candidate]:
     """Files under `paths` in a stable order; hidden entries skipped, symlinked dirs not
     followed, symlinked files only when they stay in the folder (or `follow_symlinks`).
 
-    Paths are made absolute (not resolved): the uri a user sees is the path they gave.
+    A path inside one of the folders `within` (a watched folder's changed files) is held
+    to that folder as if it had been found by walking it. Paths are made absolute (not
+    resolved): the uri a user sees is the path they gave.
     """
     seen: set[Path] = set()
     for given in paths:
         path = Path(os.path.abspath(given))
+        root = None if follow_symlinks else _enclosing(path, within)
         if path.is_dir():
-            root = None if follow_symlinks else path.resolve()
+            root = root or (None if follow_symlinks else path.resolve())
             if not recursive:
                 entries = sorted(p for p in path.iterdir() if p.is_file())
                 yield from _unique(entries, seen, root)
@@ -66,11 +73,20 @@ def walk(
                 entries = [Path(folder) / f for f in sorted(files) if not f.startswith(".")]
                 yield from _unique(entries, seen, root)
         elif path.exists():
-            yield from _unique([path], seen, None)
+            yield from _unique([path], seen, root)
         elif path.is_symlink():
             yield Candidate(path, "broken symbolic link")
         else:
             yield Candidate(path, "no such file or directory")
+
+
+def _enclosing(path: Path, folders: Sequence[Path]) -> Path | None:
+    """The resolved folder of `folders` that `path` lies in (by its unresolved parents)."""
+    for folder in folders:
+        absolute = Path(os.path.abspath(folder))
+        if path.is_relative_to(absolute):
+            return absolute.resolve()
+    return None
 
 
 def _unique(entries: list[Path], seen: set[Path], root: Path | None) -> Iterator[Candidate]:

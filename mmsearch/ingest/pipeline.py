@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -135,10 +136,12 @@ class Pipeline:
         progress: bool,
         prune: bool = False,
         follow_symlinks: bool = False,
+        within: Sequence[Path] = (),
     ) -> IngestReport:
         """Ingest `paths`; `tags`/`acl` None keep what each record already has. With `prune`,
         also remove the collection's records under them whose files are gone (a path that is
-        gone altogether is pruned, not reported as failed)."""
+        gone altogether is pruned, not reported as failed). Paths inside a folder of `within`
+        keep that folder's symlink rule (see `walk`)."""
         from mmsearch.db.engine import validate_principals
 
         started = time.perf_counter()
@@ -147,7 +150,9 @@ class Pipeline:
         checked_acl = None if acl is None else validate_principals(acl)
         target = Target(self._collection_id(collection), tags, metadata, checked_acl)
         walked = [p for p in paths if os.path.lexists(p)] if prune else paths
-        candidates = list(walk(walked, recursive=recursive, follow_symlinks=follow_symlinks))
+        candidates = list(
+            walk(walked, recursive=recursive, follow_symlinks=follow_symlinks, within=within)
+        )
         spaces = register_configured(self.db, self.embedders)
         self._extractors = Extractors(self.settings, self.embedders)
         bar = progress_bar(len(candidates), unit="file", enabled=progress)
