@@ -44,8 +44,7 @@ DECLARE
     existing mmsearch.space;
     created  mmsearch.space;
     col      text := p_name || '_vec';
-    vtype    text := CASE WHEN p_dim > 2000 THEN 'halfvec' ELSE 'vector' END;
-    opclass  text;
+    rules    record := mmsearch.space_rules(p_dim, p_distance, p_name || '_vec');
 BEGIN
     IF p_dim IS NULL OR p_dim < 1 OR p_dim > 4000 THEN
         RAISE EXCEPTION 'space "%": dim % is outside 1..4000 (the HNSW limit)', p_name, p_dim
@@ -76,11 +75,10 @@ BEGIN
     VALUES (p_name, p_modalities, p_model_id, coalesce(p_revision, ''), p_dim, p_distance, col, p_options)
     RETURNING * INTO created;
 
-    opclass := vtype || CASE p_distance WHEN 'cosine' THEN '_cosine_ops'
-                                        WHEN 'ip' THEN '_ip_ops' ELSE '_l2_ops' END;
-    EXECUTE format('ALTER TABLE mmsearch.segment ADD COLUMN %I %s(%s)', col, vtype, p_dim);
-    EXECUTE format('CREATE INDEX %I ON mmsearch.segment USING hnsw (%I %s)',
-                   'segment_' || col || '_hnsw', col, opclass);
+    -- the type, operator class and index name are the space's rules (046_search_rules.sql)
+    EXECUTE format('ALTER TABLE mmsearch.segment ADD COLUMN %I %s(%s)', col, rules.vector_type,
+                   p_dim);
+    EXECUTE (SELECT i.create_statement FROM mmsearch.space_index(p_name) AS i);
     RETURN created;
 END
 $$;

@@ -1,0 +1,491 @@
+-- The search: one implementation, which the Python API and analysts both call.
+--
+--   search_checked(request)   validates a request (jsonb) and fills in its defaults
+--   search_plan(request)      resolves it: the caller's principals, the filter as SQL, one
+--                             leg per query vector (or per vector of a "more like this"
+--                             segment) and the keyword leg, and, from real counts, whether
+--                             each vector leg ranks the passing rows exactly or walks HNSW
+--   search_compose(plan)      the one SQL statement of a plan (values inlined as literals, so
+--                             the text is what runs and what `--explain` prints)
+--   search_request(request)   runs it, retrying with more candidates when grouping to
+--                             records came up short; returns SETOF mmsearch.search_hit
+--
+-- search_plan and search_request are SECURITY DEFINER, owned by the database's search role
+-- (:"role_search", 030_security.sql), so that the planner may use the GIN indexes on metadata, tags,
+-- ACLs and full text and their statistics, which row-level security hides from the caller.
+-- Each applies the caller's policy predicate `acl && mmsearch.current_principals()` itself,
+-- in every statement, to segments and to records; identifiers come only from the space
+-- registry and this file, values only as quoted literals. search_compose is plain text
+-- work; its statement, run by the caller, returns the same rows under RLS.
+--
+-- The keyword leg (search_keyword_leg_sql) and the fusion (search_fusion_sql) are each one
+-- function, so either can be replaced without touching the rest.
+
+-- A request with its defaults, or an error naming what is wrong (SQLSTATE 22023).
+CREATE OR REPLACE FUNCTION mmsearch.search_checked(request jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    limits  jsonb := mmsearch.search_limits();
+    checked jsonb := jsonb_strip_nulls(coalesce(request, '{}'));
+    unknown text;
+    terms   integer;
+BEGIN
+    SELECT string_agg(key, ', ') INTO unknown FROM jsonb_object_keys(checked) AS key
+    WHERE key NOT IN ('query', 'vectors', 'k', 'collections', 'media_types', 'tags', 'tags_all',
+                      'metadata', 'start_s', 'end_s', 'ingested_after', 'ingested_before',
+                      'filter', 'weights', 'rrf_k', 'segments', 'like_segment', 'spaces',
+                      'ef_search', 'vector_path');
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown search option(s): %', unknown USING ERRCODE = '22023';
+    END IF;
+    checked := jsonb_build_object('k', 10, 'rrf_k', 60, 'segments', false,
+                                  'vector_path', 'auto') || checked;
+    PERFORM mmsearch.search_check_integer(checked, 'k', 1, (limits ->> 'max_k')::integer);
+    PERFORM mmsearch.search_check_integer(checked, 'rrf_k', 0, (limits ->> 'max_rrf_k')::integer);
+    PERFORM mmsearch.search_check_integer(checked, 'ef_search', 1,
+                                          (limits ->> 'max_ef_search')::integer);
+    PERFORM mmsearch.search_check_integer(checked, 'like_segment', 1, NULL);
+    IF jsonb_typeof(checked -> 'segments') <> 'boolean' THEN
+        RAISE EXCEPTION 'segments must be true or false' USING ERRCODE = '22023';
+    ELSIF checked ->> 'vector_path' NOT IN ('auto', 'exact', 'hnsw') THEN
+        RAISE EXCEPTION 'vector_path must be auto, exact or hnsw, not "%"',
+            checked ->> 'vector_path' USING ERRCODE = '22023';
+    ELSIF EXISTS (SELECT FROM jsonb_each(coalesce(checked -> 'weights', '{}')) AS w
+                  WHERE jsonb_typeof(w.value) <> 'number' OR w.value::text::float8 < 0) THEN
+        RAISE EXCEPTION 'weights must be numbers >= 0, one per leg' USING ERRCODE = '22023';
+    END IF;
+    IF checked ? 'query' THEN
+        IF length(checked ->> 'query') > (limits ->> 'max_query_chars')::integer THEN
+            RAISE EXCEPTION 'the query is longer than % characters',
+                limits ->> 'max_query_chars' USING ERRCODE = '22023';
+        END IF;
+        terms := length(to_tsvector('english'::regconfig, checked ->> 'query'));
+        IF terms > (limits ->> 'max_keyword_terms')::integer THEN
+            RAISE EXCEPTION 'the keyword search takes at most % distinct words; this query has %',
+                limits ->> 'max_keyword_terms', terms
+                USING ERRCODE = '22023', HINT = 'Shorten it, or search by vector only.';
+        END IF;
+    END IF;
+    RETURN checked;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION mmsearch.search_check_integer(request jsonb, key text,
+                                                         low integer, high integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+BEGIN
+    IF request ? key AND (jsonb_typeof(request -> key) <> 'number'
+                          OR (request ->> key)::numeric <> trunc((request ->> key)::numeric)
+                          OR (request ->> key)::numeric < low
+                          OR (request ->> key)::numeric > coalesce(high, 9.2e18)) THEN
+        RAISE EXCEPTION '% must be an integer %', key,
+            CASE WHEN high IS NULL THEN format('>= %s', low)
+                 ELSE format('between %s and %s', low, high) END
+            USING ERRCODE = '22023';
+    END IF;
+END
+$fn$;
+
+-- The registry row of a space, or a clear error naming the spaces there are.
+CREATE OR REPLACE FUNCTION mmsearch.space_named(space text) RETURNS mmsearch.space
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    reg mmsearch.space;
+BEGIN
+    SELECT * INTO reg FROM mmsearch.space AS sp WHERE sp.name = space_named.space;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown space "%" (registered: %)', space_named.space,
+            coalesce((SELECT string_agg(sp.name, ', ' ORDER BY sp.name) FROM mmsearch.space AS sp),
+                     'none')
+            USING ERRCODE = '22023', HINT = 'SELECT name FROM mmsearch.space_registry;';
+    END IF;
+    RETURN reg;
+END
+$fn$;
+COMMENT ON FUNCTION mmsearch.space_named(text) IS
+    'The registry row of the named space; an unknown name is an error listing the known ones.';
+
+-- One vector leg of a plan: where and how to compare, with what, and its weight and floor.
+CREATE OR REPLACE FUNCTION mmsearch.search_vector_leg(space text, vector text, weight jsonb,
+                                                      use_floor boolean)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    reg   mmsearch.space := mmsearch.space_named(space);
+    rules record;
+    dims  integer;
+BEGIN
+    rules := mmsearch.space_rules(reg.dim, reg.distance, reg.column_name);
+    BEGIN
+        dims := vector_dims(vector::vector);
+    EXCEPTION WHEN invalid_text_representation OR data_exception THEN
+        RAISE EXCEPTION 'the query vector for space "%" is not a vector', reg.name
+            USING ERRCODE = '22023';
+    END;
+    IF dims <> reg.dim THEN
+        RAISE EXCEPTION 'query vector has % dimensions; space "%" holds % (model %)',
+            dims, reg.name, reg.dim, reg.model_id USING ERRCODE = '22023';
+    END IF;
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'name', reg.name, 'column', reg.column_name, 'operator', rules.operator,
+        'type', format('%s(%s)', rules.vector_type, reg.dim), 'similarity', rules.similarity,
+        'vector', vector::vector::text, 'weight', coalesce(weight, '1'::jsonb),
+        'floor', CASE WHEN use_floor THEN reg.options -> 'min_similarity' END,
+        'bounded', reg.distance = 'cosine'));
+END
+$fn$;
+
+-- The vector legs of a request: its query vectors, or the stored vectors of the segment it
+-- is "more like" (visible to the caller, else "not found"; no floors: stored vectors are
+-- compared with stored vectors) with that segment's record to leave out.
+CREATE OR REPLACE FUNCTION mmsearch.search_vector_legs(request jsonb, principals text[],
+                                                       OUT legs jsonb, OUT exclude_record bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    item   record;
+    source jsonb;
+BEGIN
+    legs := '[]';
+    PERFORM mmsearch.space_named(name)
+    FROM jsonb_array_elements_text(coalesce(request -> 'spaces', '[]')) AS name;
+    IF jsonb_typeof(coalesce(request -> 'vectors', '{}')) <> 'object' THEN
+        RAISE EXCEPTION 'vectors must be a JSON object: {"space": vector, ...}'
+            USING ERRCODE = '22023';
+    END IF;
+    FOR item IN SELECT key, value #>> '{}' AS vector
+                FROM jsonb_each(coalesce(request -> 'vectors', '{}')) ORDER BY key LOOP
+        legs := legs || mmsearch.search_vector_leg(item.key, item.vector,
+                                                   request -> 'weights' -> item.key, true);
+    END LOOP;
+    IF request ? 'like_segment' THEN
+        SELECT s.record_id, to_jsonb(s) INTO exclude_record, source FROM mmsearch.segment AS s
+        WHERE s.id = (request ->> 'like_segment')::bigint AND s.acl && principals;
+        IF NOT FOUND THEN  -- one message for "absent" and "hidden": it reveals nothing
+            RAISE EXCEPTION 'segment % not found', request ->> 'like_segment'
+                USING ERRCODE = 'P0002';
+        END IF;
+        FOR item IN SELECT sp.name, source ->> sp.column_name AS vector FROM mmsearch.space AS sp
+                    WHERE source ->> sp.column_name IS NOT NULL
+                      AND (NOT request ? 'spaces' OR sp.name IN (
+                           SELECT jsonb_array_elements_text(request -> 'spaces')))
+                    ORDER BY sp.name LOOP
+            legs := legs || mmsearch.search_vector_leg(item.name, item.vector,
+                                                       request -> 'weights' -> item.name, false);
+        END LOOP;
+    END IF;
+END
+$fn$;
+
+-- Exact or HNSW, from real counts: the rows that pass the filter and the caller's ACL are
+-- counted (up to what an exact ranking may cost) with the indexes that fit the filter. Few
+-- pass: rank them all by true distance, which is cheap and never short of results. Many
+-- pass: walk the HNSW index with iterative scans, allowed to visit enough tuples for the
+-- selectivity that the count proves.
+CREATE OR REPLACE FUNCTION mmsearch.search_vector_path(
+    condition text, on_record boolean, on_segment boolean, principals text[], candidates integer,
+    OUT exact boolean, OUT max_scan_tuples integer
+)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, public
+AS $fn$
+DECLARE
+    exact_segments constant integer := 20000;  -- what an exact ranking may cost, in segments
+    n_segments double precision;
+    per_record double precision;
+    cap        integer;
+    passing    bigint;
+BEGIN
+    SELECT greatest(c.reltuples, 1) INTO n_segments FROM pg_catalog.pg_class AS c
+    WHERE c.oid = 'mmsearch.segment'::regclass;
+    SELECT greatest(n_segments / greatest(c.reltuples, 1), 1) INTO per_record
+    FROM pg_catalog.pg_class AS c WHERE c.oid = 'mmsearch.record'::regclass;
+    IF on_segment THEN
+        cap := exact_segments;
+        EXECUTE format('SELECT count(*) FROM (SELECT FROM mmsearch.segment AS s%s'
+                       ' WHERE s.acl && %L::text[] AND %s LIMIT %s) AS passing',
+                       CASE WHEN on_record THEN ' JOIN mmsearch.record AS r'
+                                                       ' ON r.id = s.record_id' ELSE '' END,
+                       principals, condition, cap)
+            INTO passing;
+    ELSE  -- count records: narrow rows, and the filter's indexes are on them
+        cap := ceil(exact_segments / per_record);
+        EXECUTE format('SELECT count(*) FROM (SELECT FROM mmsearch.record AS r CROSS JOIN LATERAL'
+                       ' (SELECT r.collection_id) AS s WHERE r.acl && %L::text[] AND %s LIMIT %s)'
+                       ' AS passing', principals, condition, cap)
+            INTO passing;
+    END IF;
+    exact := passing < cap;
+    -- at least `cap` of n_segments pass: enough tuples to find `candidates` at that rate
+    max_scan_tuples := least(greatest(ceil(4.0 * candidates * n_segments / cap), 20000), 1000000);
+END
+$fn$;
+
+-- The plan of a request: everything search_compose needs, resolved as the caller's search.
+CREATE OR REPLACE FUNCTION mmsearch.search_plan(request jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $fn$
+DECLARE
+    checked    jsonb := mmsearch.search_checked(request);
+    principals text[] := (SELECT mmsearch.current_principals());
+    filter     record := mmsearch.request_filter_sql(checked);
+    vectors    record := mmsearch.search_vector_legs(checked, principals);
+    tsq        tsquery;
+    n_legs     integer;
+    candidates integer;
+    path       record;
+    unknown    text;
+BEGIN
+    IF checked ? 'query' THEN
+        tsq := mmsearch.keyword_query(checked ->> 'query');
+    END IF;
+    n_legs := jsonb_array_length(vectors.legs) + coalesce(numnode(tsq) > 0, false)::integer;
+    IF NOT (checked ?| ARRAY['query', 'vectors', 'like_segment']) THEN
+        RAISE EXCEPTION 'nothing to search with: give a query, query vectors or like_segment'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT string_agg(w, ', ') INTO unknown FROM jsonb_object_keys(coalesce(checked -> 'weights',
+                                                                           '{}')) AS w
+    WHERE w <> 'keyword' AND NOT EXISTS (SELECT FROM mmsearch.space AS sp WHERE sp.name = w);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'weights name no leg: % (legs are keyword and the space names)', unknown
+            USING ERRCODE = '22023';
+    END IF;
+    candidates := (checked ->> 'k')::integer
+                  * CASE WHEN (checked ->> 'segments')::boolean AND n_legs = 1 THEN 1 ELSE 4 END;
+    path := mmsearch.search_vector_path(filter.condition, filter.on_record, filter.on_segment,
+                                        principals, candidates);
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'k', checked -> 'k', 'rrf_k', checked -> 'rrf_k', 'segments', checked -> 'segments',
+        'candidates', candidates, 'principals', to_jsonb(principals),
+        'filter', filter.condition, 'on_record', filter.on_record,
+        'exclude_record', vectors.exclude_record,
+        'keyword', CASE WHEN numnode(tsq) > 0 THEN jsonb_build_object(
+            'query', checked ->> 'query', 'tsquery', tsq::text,
+            'weight', coalesce(checked -> 'weights' -> 'keyword', '1'::jsonb)) END,
+        'vectors', (SELECT coalesce(jsonb_agg(leg || jsonb_build_object('path',
+                        CASE checked ->> 'vector_path' WHEN 'auto'
+                             THEN CASE WHEN path.exact THEN 'exact' ELSE 'hnsw' END
+                             ELSE checked ->> 'vector_path' END)), '[]')
+                    FROM jsonb_array_elements(vectors.legs) AS leg),
+        'ef_search', coalesce((checked ->> 'ef_search')::integer,
+                              least(greatest(candidates, 100), 1000)),
+        'max_scan_tuples', path.max_scan_tuples));
+END
+$fn$;
+
+-- The statement of one vector leg: its candidates, nearest first, as (id, record_id, d).
+CREATE OR REPLACE FUNCTION mmsearch.search_vector_leg_sql(plan jsonb, leg jsonb, cte text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    distance text := format('s.%I %s %L::%s', leg ->> 'column', leg ->> 'operator',
+                            leg ->> 'vector', leg ->> 'type');
+    acl      text := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
+    visible  text := format('s.%I IS NOT NULL AND s.acl && %s%s', leg ->> 'column', acl,
+                            CASE WHEN plan ? 'exclude_record'
+                                 THEN format(' AND s.record_id <> %s',
+                                             (plan ->> 'exclude_record')::bigint)
+                                 ELSE '' END);
+    filter   text := plan ->> 'filter';
+BEGIN
+    IF leg ->> 'path' = 'exact' THEN  -- every passing row, ranked by true distance
+        RETURN format('%s AS MATERIALIZED (SELECT n.id, n.record_id, n.d FROM (SELECT s.id,'
+                      ' s.record_id, %s AS d FROM mmsearch.segment AS s%s WHERE %s AND %s'
+                      ' OFFSET 0) AS n ORDER BY n.d, n.id LIMIT %s)',
+                      cte, distance,
+                      CASE WHEN (plan ->> 'on_record')::boolean
+                           THEN format(' JOIN mmsearch.record AS r ON r.id = s.record_id'
+                                       ' AND r.acl && %s', acl) ELSE '' END,
+                      visible, filter, plan ->> 'candidates');
+    END IF;
+    -- the HNSW walk; each segment it yields is checked against its record by primary key
+    RETURN format('%s AS MATERIALIZED (SELECT s.id, s.record_id, %s AS d'
+                  ' FROM mmsearch.segment AS s%s WHERE %s%s ORDER BY %s LIMIT %s)',
+                  cte, distance,
+                  CASE WHEN (plan ->> 'on_record')::boolean
+                       THEN format(' CROSS JOIN LATERAL (SELECT FROM mmsearch.record AS r'
+                                   ' WHERE r.id = s.record_id AND r.acl && %s AND %s OFFSET 0)'
+                                   ' AS passes', acl, filter) ELSE '' END,
+                  visible,
+                  CASE WHEN (plan ->> 'on_record')::boolean THEN '' ELSE ' AND ' || filter END,
+                  distance, plan ->> 'candidates');
+END
+$fn$;
+
+-- The keyword leg: segments matching the keyword query, by ts_rank_cd, as
+-- (id, record_id, rank, score, confidence); confidence is the share of the query's words held.
+CREATE OR REPLACE FUNCTION mmsearch.search_keyword_leg_sql(plan jsonb, cte text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    acl text := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
+    tsq text := format('%L::tsquery', plan -> 'keyword' ->> 'tsquery');
+BEGIN
+    RETURN format('%1$s_matches AS MATERIALIZED (SELECT s.id, s.record_id, s.content_tsv AS tsv,'
+                  ' ts_rank_cd(s.content_tsv, %2$s)::double precision AS score'
+                  ' FROM mmsearch.segment AS s%3$s WHERE s.content_tsv @@ %2$s AND s.acl && %4$s'
+                  ' AND %5$s%6$s ORDER BY score DESC, s.id LIMIT %7$s),'
+                  ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id)'
+                  ' AS rank, score, mmsearch.keyword_coverage(tsv, %8$L) AS confidence'
+                  ' FROM %1$s_matches)',
+                  cte, tsq,
+                  CASE WHEN (plan ->> 'on_record')::boolean
+                       THEN format(' JOIN mmsearch.record AS r ON r.id = s.record_id'
+                                   ' AND r.acl && %s', acl) ELSE '' END,
+                  acl, plan ->> 'filter',
+                  CASE WHEN plan ? 'exclude_record'
+                       THEN format(' AND s.record_id <> %s', (plan ->> 'exclude_record')::bigint)
+                       ELSE '' END,
+                  plan ->> 'candidates', plan -> 'keyword' ->> 'query');
+END
+$fn$;
+
+-- Fusion: per segment, the sum over legs of weight * confidence / (rrf_k + rank)
+-- (reciprocal rank fusion, each vector hit scaled by how far its similarity clears the
+-- space's noise floor and each keyword hit by the share of the query's words it holds:
+-- plain RRF lets two barely-relevant legs outvote one near-certain match); then the best
+-- segment of each record (unless segments => true), the k best.
+CREATE OR REPLACE FUNCTION mmsearch.search_fusion_sql(plan jsonb, legs text[]) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT format('legs AS (%s), fused AS (SELECT id, record_id,'
+                  ' sum(weight * confidence / (%s + rank)) AS score,'
+                  ' jsonb_object_agg(leg, rank) AS ranks, jsonb_object_agg(leg, score) AS leg_scores'
+                  ' FROM legs GROUP BY id, record_id), best AS (%s),'
+                  ' top AS (SELECT * FROM best ORDER BY score DESC, id LIMIT %s)',
+                  array_to_string(legs, ' UNION ALL '), (plan ->> 'rrf_k')::integer,
+                  CASE WHEN (plan ->> 'segments')::boolean THEN 'SELECT * FROM fused'
+                       ELSE 'SELECT DISTINCT ON (record_id) * FROM fused'
+                            ' ORDER BY record_id, score DESC, id' END,
+                  (plan ->> 'k')::integer)
+$fn$;
+
+-- The statement of a plan. Plain: the hits, best first (what --explain shows and what the
+-- caller may run). Wrapped: one jsonb {"hits": [...], "counts": {leg: candidates found}}.
+CREATE OR REPLACE FUNCTION mmsearch.search_compose(plan jsonb, wrapped boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    leg    jsonb;
+    n      integer := 0;
+    ctes   text[] := '{}';
+    legs   text[] := '{}';
+    counts text[] := '{}';
+    hits   text;
+BEGIN
+    FOR leg IN SELECT jsonb_array_elements(plan -> 'vectors') LOOP
+        n := n + 1;
+        ctes := ctes || mmsearch.search_vector_leg_sql(plan, leg, 'leg_' || n)
+                     || format('ranked_%s AS (SELECT id, record_id,'
+                               ' row_number() OVER (ORDER BY d, id) AS rank, %s AS score,'
+                               ' (%s)::double precision AS confidence FROM leg_%s%s)',
+                               n, format(leg ->> 'similarity', 'd'),
+                               CASE WHEN leg ? 'floor' AND (leg ->> 'bounded')::boolean
+                                    THEN format('(%s - %s) / (1.0 - %2$s)',
+                                                format(leg ->> 'similarity', 'd'),
+                                                (leg ->> 'floor')::float8)
+                                    ELSE '1.0' END,
+                               n,
+                               CASE WHEN leg ? 'floor'
+                                    THEN format(' WHERE %s >= %s', format(leg ->> 'similarity', 'd'),
+                                                (leg ->> 'floor')::float8)
+                                    ELSE '' END);
+        legs := legs || format('SELECT %L::text AS leg, id, record_id, rank, score, confidence,'
+                               ' %s::double precision AS weight FROM ranked_%s',
+                               leg ->> 'name', (leg ->> 'weight')::float8, n);
+        counts := counts || format('%L, (SELECT count(*) FROM leg_%s)', leg ->> 'name', n);
+    END LOOP;
+    IF plan ? 'keyword' THEN
+        ctes := ctes || mmsearch.search_keyword_leg_sql(plan, 'keyword');
+        legs := legs || format('SELECT ''keyword''::text AS leg, id, record_id, rank, score,'
+                               ' confidence, %s::double precision AS weight FROM keyword',
+                               (plan -> 'keyword' ->> 'weight')::float8);
+        counts := counts || '''keyword'', (SELECT count(*) FROM keyword_matches)'::text;
+    END IF;
+    IF n = 0 AND NOT plan ? 'keyword' THEN  -- e.g. only stop words, or a segment without vectors
+        RETURN CASE WHEN wrapped THEN 'SELECT ''{"hits": [], "counts": {}}''::jsonb'
+                    ELSE 'SELECT (NULL::mmsearch.search_hit).* WHERE false' END;
+    END IF;
+    ctes := ctes || mmsearch.search_fusion_sql(plan, legs);
+    hits := format('SELECT r.id AS record_id, c.name AS collection, r.uri, r.title, r.media_type,'
+                   ' s.id AS segment_id, s.kind, s.start_s, s.end_s, s.char_start, s.char_end,'
+                   ' t.score, mmsearch.snippet(s.content, s.metadata,'
+                   ' CASE WHEN t.ranks ? ''keyword'' THEN %L::tsquery END) AS snippet,'
+                   ' t.ranks, t.leg_scores FROM top AS t'
+                   ' JOIN mmsearch.segment AS s ON s.id = t.id'
+                   ' JOIN mmsearch.record AS r ON r.id = s.record_id AND r.acl && %L::text[]'
+                   ' JOIN mmsearch.collection AS c ON c.id = r.collection_id'
+                   ' ORDER BY t.score DESC, t.id',
+                   plan -> 'keyword' ->> 'tsquery',
+                   ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
+    IF NOT wrapped THEN
+        RETURN 'WITH ' || array_to_string(ctes, ', ') || ' ' || hits;
+    END IF;
+    RETURN format('WITH %s, hits AS (%s) SELECT jsonb_build_object(''hits'','
+                  ' coalesce((SELECT jsonb_agg(to_jsonb(h) ORDER BY h.score DESC, h.segment_id)'
+                  ' FROM hits AS h), ''[]''::jsonb), ''counts'', jsonb_build_object(%s))',
+                  array_to_string(ctes, ', '), hits, array_to_string(counts, ', '));
+END
+$fn$;
+
+-- Run a request as the caller's search: the plan's statement under the settings it needs,
+-- again with four times the candidates while grouping to records left fewer than k hits
+-- and a leg may have more to give (it filled its candidates, or its HNSW walk stopped
+-- early: that leg then ranks exactly).
+CREATE OR REPLACE FUNCTION mmsearch.search_request(request jsonb)
+RETURNS SETOF mmsearch.search_hit
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+SET hnsw.iterative_scan = relaxed_order
+SET hnsw.ef_search = 40
+SET hnsw.max_scan_tuples = 20000
+SET enable_sort = on
+AS $fn$
+DECLARE
+    plan   jsonb := mmsearch.search_plan(request);
+    result jsonb;
+    short  jsonb;
+    grow   boolean;
+BEGIN
+    FOR attempt IN 1..5 LOOP  -- 4 growths take k candidates past 4000; one more for exact legs
+        PERFORM set_config('hnsw.ef_search', plan ->> 'ef_search', true),
+                set_config('hnsw.max_scan_tuples', plan ->> 'max_scan_tuples', true),
+                -- the planner cannot know that the walk stops at the LIMIT
+                set_config('enable_sort', CASE WHEN plan -> 'vectors' @> '[{"path": "hnsw"}]'
+                                               THEN 'off' ELSE 'on' END, true);
+        EXECUTE mmsearch.search_compose(plan, true) INTO result;
+        EXIT WHEN jsonb_array_length(result -> 'hits') >= (plan ->> 'k')::integer
+               OR (plan ->> 'candidates')::integer >= 4000;  -- k <= 1000: four per hit
+        SELECT coalesce(jsonb_agg(CASE WHEN leg ->> 'path' = 'hnsw'
+                                   AND (result -> 'counts' ->> (leg ->> 'name'))::integer
+                                       < (plan ->> 'candidates')::integer
+                              THEN leg || '{"path": "exact"}' ELSE leg END), '[]')
+        INTO short FROM jsonb_array_elements(plan -> 'vectors') AS leg;
+        grow := EXISTS (SELECT FROM jsonb_each_text(result -> 'counts') AS c
+                        WHERE c.value::integer >= (plan ->> 'candidates')::integer);
+        EXIT WHEN short = plan -> 'vectors' AND NOT grow;
+        plan := plan || jsonb_build_object(
+            'vectors', short,
+            'candidates', (plan ->> 'candidates')::integer * CASE WHEN grow THEN 4 ELSE 1 END);
+    END LOOP;
+    RETURN QUERY SELECT * FROM jsonb_populate_recordset(NULL::mmsearch.search_hit, result -> 'hits');
+END
+$fn$;
