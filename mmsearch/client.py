@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from mmsearch.ingest.lifecycle import CollectionSummary, Removal
     from mmsearch.ingest.pipeline import IngestReport
     from mmsearch.ingest.types import Extracted
-    from mmsearch.query.search import Hit
+    from mmsearch.query.request import Mode, SearchOptions, VectorPath
+    from mmsearch.query.search import Hit, SearchPlan
 
 
 class Client:
@@ -286,11 +287,62 @@ class Client:
 
         return change_labels(self.db, column, change, values, collection=collection, uris=uris)
 
-    def search(self, query: str | Path | int, **options: Any) -> list[Hit]:
-        """Search by text, by example (a `Path`), or "more like" a segment id (an `int`)."""
-        from mmsearch.query.search import search
+    def search(
+        self,
+        query: str | Path | int,
+        *,
+        collection: str | Sequence[str] | None = None,
+        media_types: str | Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
+        tags_all: str | Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        filter: str | None = None,
+        mode: Mode = "hybrid",
+        principals: str | Sequence[str] | None = None,
+        k: int = 10,
+        weights: dict[str, float] | None = None,
+        rrf_k: int = 60,
+        segments: bool = False,
+        spaces: str | Sequence[str] | None = None,
+        ef_search: int | None = None,
+        vector_path: VectorPath = "auto",
+    ) -> list[Hit]:
+        """Search by text, by example (a `Path`), or "more like" a segment id (an `int`).
 
-        return search(self.db, self.embedders, self._subject(query), **options)
+        Filters: `collection`, `media_types`, `tags` (any of), `tags_all`, `metadata`
+        (containment), `filter` (an expression, `mmsearch.query.expression`). `mode` picks
+        the legs (vector legs of every space in `spaces`, default all, that encodes the query;
+        a keyword leg); `weights` ({leg: w}) and `rrf_k` tune their fusion. `principals` are
+        whom to search as (row-level security decides). One hit per record, its best segment,
+        unless `segments`. `ef_search` and `vector_path` ("exact", "hnsw") override how
+        vector legs rank. A string where a list is expected is one item.
+        """
+        from mmsearch.query.request import SearchOptions
+
+        options = SearchOptions(
+            collection=collection, media_types=media_types, tags=tags, tags_all=tags_all,
+            metadata=metadata, filter=filter, mode=mode, principals=principals, k=k,
+            weights=weights, rrf_k=rrf_k, segments=segments, spaces=spaces,
+            ef_search=ef_search, vector_path=vector_path,
+        )  # fmt: skip
+        return self.run(self.plan(query, options))
+
+    def plan(self, query: str | Path | int, options: SearchOptions | None = None) -> SearchPlan:
+        """Encode a query once, for `run` and `explain` (the CLI's --explain uses both)."""
+        from mmsearch.query.search import plan
+
+        return plan(self.db, self.embedders, self._subject(query), options)
+
+    def run(self, planned: SearchPlan) -> list[Hit]:
+        from mmsearch.query.search import run
+
+        return run(self.db, planned)
+
+    def explain(self, planned: SearchPlan, *, analyze: bool = False) -> str:
+        """The SQL a planned search runs, to paste into psql; with `analyze`, its plan."""
+        from mmsearch.query.search import explain
+
+        return explain(self.db, planned, analyze=analyze)
 
     def _subject(self, query: str | Path | int) -> str | Extracted | int:
         """A query file is decoded here, by the same extractors ingestion uses."""

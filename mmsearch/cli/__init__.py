@@ -9,6 +9,7 @@ import click
 
 from mmsearch.cli.cluster import cluster_group
 from mmsearch.cli.db import db_group, init_command, status_command
+from mmsearch.cli.encode import encode_command
 from mmsearch.cli.eval import eval_command
 from mmsearch.cli.ingest import ingest_command
 from mmsearch.cli.labels import acl_group, tag_group
@@ -43,6 +44,7 @@ for command in (
     ingest_command,
     watch_command,
     search_command,
+    encode_command,
     eval_command,
     serve_command,
     token_group,

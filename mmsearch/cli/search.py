@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mmsearch.cli.output import printable
 from mmsearch.errors import UserError
+
+if TYPE_CHECKING:
+    from mmsearch.query.request import Mode
 
 
 @click.command("search")
@@ -55,7 +58,10 @@ from mmsearch.errors import UserError
     multiple=True,
     help="LEG=W: weight of a leg in the fusion (text, image, visual, sound, keyword, …).",
 )
-@click.option("--explain", is_flag=True, help="Also print the SQL and its parameters (stderr).")
+@click.option(
+    "--explain", is_flag=True, help="Also print the SQL it runs, ready for psql (stderr)."
+)
+@click.option("--analyze", is_flag=True, help="With --explain: also the plan, as run (owner).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, best first.")
 def search_command(
     query: str | None,
@@ -64,19 +70,20 @@ def search_command(
     tags: tuple[str, ...],
     filter_expr: str | None,
     like: str | None,
-    mode: str,
+    mode: Mode,
     principals: tuple[str, ...],
     spaces: tuple[str, ...],
     k: int,
     segments: bool,
     weights: tuple[str, ...],
     explain: bool,
+    analyze: bool,
     as_json: bool,
 ) -> None:
     """Search by text (QUERY); with --like, by an example file or "more like" a segment id.
 
     A running `mmsearch serve` for the same database answers it (models already loaded);
-    `--explain` and a machine with no server search in-process.
+    `--explain`, `--space` and a machine with no server search in-process.
     """
     if (query is None) == (like is None):
         raise UserError("give a QUERY to search for, or --like FILE|SEGMENT_ID, not both")
@@ -100,18 +107,17 @@ def search_command(
         "spaces": list(spaces) or None,
     }
     # the HTTP API has no spaces parameter yet: a search naming its spaces runs here
-    hits = None if explain or spaces else _search_through_server(subject, options)
+    in_process = explain or analyze or spaces
+    hits = None if in_process else _search_through_server(subject, options)
     if hits is None:
         from mmsearch.client import Client
+        from mmsearch.query.request import SearchOptions
 
         with Client.connect() as client:
-            if explain:
-                from mmsearch.query.search import explain as explain_sql
-                from mmsearch.query.search import plan
-
-                request = plan(client.db, client.embedders, client._subject(subject), **options)
-                click.echo(explain_sql(client.db, request), err=True)
-            hits = [hit.as_dict() for hit in client.search(subject, **options)]
+            planned = client.plan(subject, SearchOptions(**options))
+            if explain or analyze:
+                click.echo(client.explain(planned, analyze=analyze), err=True)
+            hits = [hit.as_dict() for hit in client.run(planned)]
     for rank, hit in enumerate(hits, 1):
         if as_json:
             click.echo(json.dumps(hit))

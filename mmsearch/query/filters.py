@@ -1,7 +1,8 @@
-"""Structured filters, composed into SQL conditions on `record r` and `segment s`.
+"""Structured filters, as the JSON request that the SQL search (`mmsearch.search`) takes.
 
-Every value and every metadata key is a bound parameter; column names come from this
-module's own tables. Nothing a user typed is ever pasted into SQL text.
+The predicates are validated here, where a bad value can be reported with its place in a
+filter expression; turning them into SQL is the database's job (`mmsearch.filter_sql` in
+`sql/046_search_rules.sql`), one implementation for the API and for analysts.
 
 Beyond the fixed fields of `Filters`, `Filters.where` holds a predicate tree (the target of
 the CLI's filter expressions, `mmsearch.query.expression`). Every predicate in it is
@@ -12,14 +13,9 @@ so `Not` means exactly "the other rows".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
-
-from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from mmsearch.errors import UserError
 
@@ -27,34 +23,30 @@ MEDIA_TYPES = frozenset({"text", "image", "audio", "video"})
 SEGMENT_KINDS = frozenset({"chunk", "image", "window", "shot", "transcript", "ocr"})
 
 Comparison = Literal["=", "!=", "<", "<=", ">", ">="]
-OPERATORS: dict[str, sql.SQL] = {op: sql.SQL(op) for op in ("=", "!=", "<", "<=", ">", ">=")}
+OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
 Scalar = str | int | float | bool | None
-#: binds one value as a fresh placeholder
-Bind = Callable[[Any], sql.Placeholder]
 
 
 @dataclass(frozen=True)
 class Column:
-    """A record/segment column that predicates may compare; `sql` is ours, never user text."""
+    """A record/segment column that predicates may compare, and what it compares with."""
 
-    sql: str
     kind: Literal["text", "number", "time"]
-    nullable: bool = False
     allowed: frozenset[str] | None = None
 
 
 COLUMNS: dict[str, Column] = {
-    "collection": Column("r.collection_id", "text"),
-    "media_type": Column("r.media_type", "text", allowed=MEDIA_TYPES),
-    "mime": Column("r.mime", "text"),
-    "kind": Column("s.kind", "text", allowed=SEGMENT_KINDS),
-    "start_s": Column("s.start_s", "number", nullable=True),
-    "end_s": Column("s.end_s", "number", nullable=True),
-    "duration_s": Column("r.duration_s", "number", nullable=True),
-    "width": Column("r.width", "number", nullable=True),
-    "height": Column("r.height", "number", nullable=True),
-    "ingested_at": Column("r.ingested_at", "time"),
-    "created_at": Column("r.created_at", "time"),
+    "collection": Column("text"),
+    "media_type": Column("text", allowed=MEDIA_TYPES),
+    "mime": Column("text"),
+    "kind": Column("text", allowed=SEGMENT_KINDS),
+    "start_s": Column("number"),
+    "end_s": Column("number"),
+    "duration_s": Column("number"),
+    "width": Column("number"),
+    "height": Column("number"),
+    "ingested_at": Column("time"),
+    "created_at": Column("time"),
 }
 
 
@@ -62,9 +54,9 @@ COLUMNS: dict[str, Column] = {
 class MetaCompare:
     """`metadata[key] <op> value` on the record's metadata.
 
-    `=`/`!=` use jsonb containment (the GIN index answers it; types must match: 2020 is not
-    "2020"). Ordering compares numbers with JSON numbers and strings with JSON strings
-    (codepoint order); any other pair, and a missing key, is false rather than an error.
+    `=`/`!=` are JSON equality (jsonb containment, which the GIN index answers; types must
+    match: 2020 is not "2020"). Ordering compares numbers with JSON numbers and strings with
+    JSON strings (codepoint order); any other pair, and a missing key, is false.
     """
 
     key: str
@@ -78,28 +70,8 @@ class MetaCompare:
         if self.op not in ("=", "!=") and (self.value is None or isinstance(self.value, bool)):
             raise UserError(f"{self.op} needs a number or a string, not {_show(self.value)}")
 
-    def to_sql(self, bind: Bind) -> sql.Composable:
-        if self.op in ("=", "!="):
-            test = sql.SQL("r.metadata @> {}").format(bind(Jsonb({self.key: self.value})))
-            return test if self.op == "=" else sql.SQL("NOT ({})").format(test)
-        key = bind(self.key)
-        if isinstance(self.value, str):
-            typed, value = sql.SQL('(r.metadata ->> {}::text) COLLATE "C"'), bind(self.value)
-            json_type = "string"
-        else:
-            typed, value = sql.SQL("(r.metadata ->> {}::text)::numeric"), bind(_decimal(self.value))
-            json_type = "number"
-        # CASE, not AND: only CASE guarantees the cast never sees a non-number
-        return sql.SQL(
-            "CASE WHEN jsonb_typeof(r.metadata -> {key}::text) = {json_type}"
-            " THEN {typed} {op} {value} ELSE false END"
-        ).format(
-            key=key,
-            json_type=sql.Literal(json_type),
-            typed=typed.format(key),
-            op=OPERATORS[self.op],
-            value=value,
-        )
+    def to_json(self) -> dict[str, Any]:
+        return {"meta": self.key, "op": self.op, "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -111,8 +83,8 @@ class MetaExists:
     def __post_init__(self) -> None:
         _check_text(self.key, "a metadata key")
 
-    def to_sql(self, bind: Bind) -> sql.Composable:
-        return sql.SQL("r.metadata ? {}::text").format(bind(self.key))
+    def to_json(self) -> dict[str, Any]:
+        return {"has_meta": self.key}
 
 
 @dataclass(frozen=True)
@@ -128,14 +100,13 @@ class HasTags:
         for tag in self.tags:
             _check_text(tag, "a tag")
 
-    def to_sql(self, bind: Bind) -> sql.Composable:
-        op = sql.SQL("@>" if self.every else "&&")
-        return sql.SQL("r.tags {} {}::text[]").format(op, bind(list(self.tags)))
+    def to_json(self) -> dict[str, Any]:
+        return {"tags": list(self.tags), "all": self.every}
 
 
 @dataclass(frozen=True)
 class ColumnCompare:
-    """`<column> <op> value` for a column of `COLUMNS` (text: = and != only)."""
+    """`<column> <op> value` for a column of `COLUMNS` (text: = and != only; NULL is false)."""
 
     column: str
     op: Comparison
@@ -163,43 +134,33 @@ class ColumnCompare:
         elif not isinstance(self.value, datetime) or self.value.tzinfo is None:
             raise UserError(f"{self.column} compares with a timezone-aware datetime")
 
-    def to_sql(self, bind: Bind) -> sql.Composable:
-        if self.column == "collection":  # by name, through the collection table
-            test = sql.SQL(
-                "r.collection_id IN (SELECT id FROM mmsearch.collection WHERE name = {}::text)"
-            ).format(bind(self.value))
-            return test if self.op == "=" else sql.SQL("NOT ({})").format(test)
-        spec = COLUMNS[self.column]
-        column = sql.SQL(spec.sql)
-        value = bind(float(self.value) if isinstance(self.value, int | float) else self.value)
-        test = sql.SQL("{} {} {}").format(column, OPERATORS[self.op], value)
-        if spec.nullable:  # NULL compares false, never NULL, so that Not stays exact
-            return sql.SQL("({} IS NOT NULL AND {})").format(column, test)
-        return test
+    def to_json(self) -> dict[str, Any]:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        return {"column": self.column, "op": self.op, "value": value}
 
 
 @dataclass(frozen=True)
 class And:
     items: tuple[Predicate, ...]
 
-    def to_sql(self, bind: Bind) -> sql.Composable:
-        return _join(self.items, " AND ", "true", bind)
+    def to_json(self) -> dict[str, Any]:
+        return {"and": [item.to_json() for item in self.items]}
 
 
 @dataclass(frozen=True)
 class Or:
     items: tuple[Predicate, ...]
 
-    def to_sql(self, bind: Bind) -> sql.Composable:
-        return _join(self.items, " OR ", "false", bind)
+    def to_json(self) -> dict[str, Any]:
+        return {"or": [item.to_json() for item in self.items]}
 
 
 @dataclass(frozen=True)
 class Not:
     item: Predicate
 
-    def to_sql(self, bind: Bind) -> sql.Composable:
-        return sql.SQL("NOT ({})").format(self.item.to_sql(bind))
+    def to_json(self) -> dict[str, Any]:
+        return {"not": self.item.to_json()}
 
 
 Predicate = MetaCompare | MetaExists | HasTags | ColumnCompare | And | Or | Not
@@ -228,60 +189,34 @@ class Filters:
         for text in (*self.collections, *self.tags_any, *self.tags_all):
             _check_text(text, "a filter")
         _check_json(self.metadata)
+        for bound in (self.start_s, self.end_s):
+            if bound is not None:
+                _check_scalar(bound)
 
     def also(self, predicate: Predicate) -> Filters:
         """These filters and `predicate` too."""
         where = predicate if self.where is None else And((self.where, predicate))
         return replace(self, where=where)
 
-    def conditions(self) -> tuple[sql.Composable, dict[str, Any]]:
-        """An SQL boolean expression over `r` (record) and `s` (segment), and its params."""
-        parts: list[sql.Composable] = [sql.SQL("true")]
-        params: dict[str, Any] = {}
-
-        def add(condition: str, name: str, value: Any) -> None:
-            parts.append(sql.SQL(condition).format(sql.Placeholder(name)))
-            params[name] = value
-
-        if self.collections:
-            add(
-                "r.collection_id IN (SELECT id FROM mmsearch.collection WHERE name = ANY({}))",
-                "f_collections",
-                list(self.collections),
-            )
-        if self.media_types:
-            add("r.media_type = ANY({})", "f_media_types", list(self.media_types))
-        if self.tags_any:
-            add("r.tags && {}::text[]", "f_tags_any", list(self.tags_any))
-        if self.tags_all:
-            add("r.tags @> {}::text[]", "f_tags_all", list(self.tags_all))
-        if self.metadata:
-            add("r.metadata @> {}", "f_metadata", Jsonb(self.metadata))
-        if self.start_s is not None:
-            add("coalesce(s.end_s, s.start_s) >= {}", "f_start_s", self.start_s)
-        if self.end_s is not None:
-            add("s.start_s <= {}", "f_end_s", self.end_s)
-        if self.ingested_after is not None:
-            add("r.ingested_at >= {}", "f_after", self.ingested_after)
-        if self.ingested_before is not None:
-            add("r.ingested_at < {}", "f_before", self.ingested_before)
-        if self.where is not None:
-
-            def bind(value: Any) -> sql.Placeholder:
-                name = f"f_w{len(params)}"
-                params[name] = value
-                return sql.Placeholder(name)
-
-            parts.append(sql.SQL("({})").format(self.where.to_sql(bind)))
-        return sql.SQL(" AND ").join(parts), params
+    def request(self) -> dict[str, Any]:
+        """The filter fields of a search request (`mmsearch.search_request`), unset ones out."""
+        fields: dict[str, Any] = {
+            "collections": list(self.collections),
+            "media_types": list(self.media_types),
+            "tags": list(self.tags_any),
+            "tags_all": list(self.tags_all),
+            "metadata": self.metadata or None,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "ingested_after": _iso(self.ingested_after),
+            "ingested_before": _iso(self.ingested_before),
+            "filter": self.where.to_json() if self.where is not None else None,
+        }
+        return {key: value for key, value in fields.items() if value not in (None, [])}
 
 
-def _join(items: tuple[Predicate, ...], glue: str, empty: str, bind: Bind) -> sql.Composable:
-    if not items:
-        return sql.SQL(empty)
-    return sql.SQL("({})").format(
-        sql.SQL(glue).join(sql.SQL("({})").format(item.to_sql(bind)) for item in items)
-    )
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _check_op(op: str) -> None:
@@ -317,11 +252,6 @@ def _check_json(value: Any) -> None:
             _check_json(item)
     else:
         _check_scalar(value)
-
-
-def _decimal(value: int | float) -> Decimal:
-    """The number as PostgreSQL `numeric` sees its JSON text (exact for ints, repr for floats)."""
-    return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
 
 
 def _show(value: Any) -> str:

@@ -446,10 +446,46 @@ BEGIN
 END
 $fn$;
 
--- Run a request as the caller's search: the plan's statement under the settings it needs,
--- again with four times the candidates while grouping to records left fewer than k hits
--- and a leg may have more to give (it filled its candidates, or its HNSW walk stopped
--- early: that leg then ranks exactly).
+-- The settings a plan's statement runs under ({name: value}): relaxed iterative HNSW scans
+-- with the plan's ef_search and max_scan_tuples, and, when a leg walks HNSW, sorts off: the
+-- planner cannot know that the walk stops at the LIMIT, and would rather sort the passing
+-- rows than use the index.
+CREATE OR REPLACE FUNCTION mmsearch.search_settings(plan jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT jsonb_build_object(
+        'hnsw.iterative_scan', 'relaxed_order',
+        'hnsw.ef_search', (plan ->> 'ef_search')::integer::text,
+        'hnsw.max_scan_tuples', (plan ->> 'max_scan_tuples')::integer::text,
+        'enable_sort', CASE WHEN plan -> 'vectors' @> '[{"path": "hnsw"}]' THEN 'off'
+                            ELSE 'on' END)
+$fn$;
+
+-- What a request runs, for people: the settings, the statement, and both as a script to
+-- paste into psql (where it returns the same rows, row-level security applying).
+CREATE OR REPLACE FUNCTION mmsearch.search_statement(request jsonb, OUT settings jsonb,
+                                                     OUT statement text, OUT script text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    plan jsonb := mmsearch.search_plan(request);
+BEGIN
+    settings := mmsearch.search_settings(plan);
+    statement := mmsearch.search_compose(plan);
+    script := format(E'BEGIN;\n%s\n%s;\nCOMMIT;',
+                     (SELECT string_agg(format('SET LOCAL %s = %s;', s.key, s.value), E'\n'
+                                        ORDER BY s.key)
+                      FROM jsonb_each_text(settings) AS s),
+                     statement);
+END
+$fn$;
+
+-- Run a request as the caller's search: the plan's statement under its settings, again with
+-- four times the candidates while grouping to records left fewer than k hits and a leg may
+-- have more to give (it filled its candidates, or its HNSW walk stopped early: that leg
+-- then ranks exactly).
 CREATE OR REPLACE FUNCTION mmsearch.search_request(request jsonb)
 RETURNS SETOF mmsearch.search_hit
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -460,17 +496,15 @@ SET hnsw.max_scan_tuples = 20000
 SET enable_sort = on
 AS $fn$
 DECLARE
-    plan   jsonb := mmsearch.search_plan(request);
-    result jsonb;
-    short  jsonb;
-    grow   boolean;
+    plan    jsonb := mmsearch.search_plan(request);
+    result  jsonb;
+    short   jsonb;
+    grow    boolean;
 BEGIN
     FOR attempt IN 1..5 LOOP  -- 4 growths take k candidates past 4000; one more for exact legs
-        PERFORM set_config('hnsw.ef_search', plan ->> 'ef_search', true),
-                set_config('hnsw.max_scan_tuples', plan ->> 'max_scan_tuples', true),
-                -- the planner cannot know that the walk stops at the LIMIT
-                set_config('enable_sort', CASE WHEN plan -> 'vectors' @> '[{"path": "hnsw"}]'
-                                               THEN 'off' ELSE 'on' END, true);
+        -- transaction-local, and undone when the function returns (its SET clauses)
+        PERFORM set_config(s.key, s.value, true)
+        FROM jsonb_each_text(mmsearch.search_settings(plan)) AS s;
         EXECUTE mmsearch.search_compose(plan, true) INTO result;
         EXIT WHEN jsonb_array_length(result -> 'hits') >= (plan ->> 'k')::integer
                OR (plan ->> 'candidates')::integer >= 4000;  -- k <= 1000: four per hit

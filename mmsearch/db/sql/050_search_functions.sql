@@ -82,19 +82,20 @@ CREATE OR REPLACE FUNCTION mmsearch.search_sql(
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, public
 AS $fn$
-    SELECT mmsearch.search_compose(mmsearch.search_plan(mmsearch.search_args(
+    SELECT (mmsearch.search_statement(mmsearch.search_args(
         query, vectors, k, collections, media_types, tags, tags_all, metadata, start_s, end_s,
         ingested_after, ingested_before, filter, weights, rrf_k, segments, like_segment, spaces,
-        ef_search, vector_path)))
+        ef_search, vector_path))).script
 $fn$;
 COMMENT ON FUNCTION mmsearch.search_sql(text, jsonb, integer, text[], text[], text[], text[],
                                         jsonb, double precision, double precision, timestamptz,
                                         timestamptz, jsonb, jsonb, integer, boolean, bigint,
                                         text[], integer, text) IS
-    'The SQL statement mmsearch.search(...) runs for the same arguments, values inlined: '
-    'paste it into psql (run by you it returns the same rows, RLS applying) or EXPLAIN it. '
-    'mmsearch.search runs it with hnsw.iterative_scan = relaxed_order and the plan''s '
-    'hnsw.ef_search, and retries with more candidates if grouping left fewer than k records.';
+    'What mmsearch.search(...) runs for the same arguments, as a script for psql: the '
+    'settings (SET LOCAL) and the statement, every value inlined as a literal. Run by you '
+    'it returns the same rows (row-level security applying); EXPLAIN the statement to see '
+    'its plan. mmsearch.search retries with more candidates when grouping left fewer than '
+    'k records.';
 
 -- The stored vector of one segment (dynamic: the column depends on the space).
 CREATE OR REPLACE FUNCTION mmsearch.segment_vector(segment_id bigint, space text DEFAULT 'text')
@@ -230,6 +231,7 @@ BEGIN
                                   'search_vector_legs', 'search_vector_path', 'search_plan',
                                   'search_vector_leg_sql', 'search_keyword_leg_sql',
                                   'search_fusion_sql', 'search_compose', 'search_request',
+                                  'search_settings', 'search_statement',
                                   'search_args', 'search', 'search_sql', 'segment_vector',
                                   'keyword_search', 'more_like_this', 'hybrid_search')
     LOOP
