@@ -3,6 +3,30 @@
 -- limits of a request. Written once, here; the search functions (047, 050), register_space
 -- (020) and the Python API (which calls mmsearch.search) all go through these.
 
+-- The search's internal functions (this file's and 047's) are dropped and created afresh on
+-- every upgrade, so that a change of arguments or result columns needs no hand-written DROP.
+-- Nothing records a dependency on them: the functions that call them are plpgsql, or SQL
+-- functions whose bodies are strings. The analyst-facing functions (050) are kept.
+DO $drop$
+DECLARE
+    fn regprocedure;
+BEGIN
+    FOR fn IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+              WHERE p.pronamespace = 'mmsearch'::regnamespace
+                AND p.proname IN ('space_rules', 'space_index', 'search_limits', 'snippet',
+                                  'filter_sql', 'filter_record_sql', 'filter_column_sql',
+                                  'request_filter_sql', 'search_checked', 'search_check_integer',
+                                  'search_vector_leg', 'search_vector_legs', 'search_passing',
+                                  'search_plan', 'search_source_sql',
+                                  'search_vector_leg_sql', 'search_keyword_leg_sql',
+                                  'search_fusion_sql', 'search_compose', 'search_settings',
+                                  'search_statement', 'search_request')
+    LOOP
+        EXECUTE format('DROP FUNCTION %s', fn);
+    END LOOP;
+END
+$drop$;
+
 -- How a space stores and compares its vectors: pgvector type (halfvec above 2000
 -- dimensions, HNSW's limit for vector), operator class, distance operator, index name, and
 -- the similarity shown to users as a format() pattern over the distance (%s).

@@ -191,10 +191,11 @@ $fn$;
 -- counted (up to what an exact ranking may cost) with the indexes that fit the filter. Few
 -- pass: rank them all by true distance, which is cheap and never short of results. Many
 -- pass: walk the HNSW index with iterative scans, allowed to visit enough tuples for the
--- selectivity that the count proves.
-CREATE OR REPLACE FUNCTION mmsearch.search_vector_path(
+-- selectivity that the count proves, with an ef_search that grows with the table (on the
+-- benchmark's data, 40 keeps recall@10 above 0.95 at 100k segments, 1M needs 200).
+CREATE OR REPLACE FUNCTION mmsearch.search_passing(
     condition text, on_record boolean, on_segment boolean, principals text[], candidates integer,
-    OUT exact boolean, OUT max_scan_tuples integer
+    OUT few boolean, OUT max_scan_tuples integer, OUT ef_search integer
 )
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, public
@@ -215,7 +216,7 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM (SELECT FROM mmsearch.segment AS s%s'
                        ' WHERE s.acl && %L::text[] AND %s LIMIT %s) AS passing',
                        CASE WHEN on_record THEN ' JOIN mmsearch.record AS r'
-                                                       ' ON r.id = s.record_id' ELSE '' END,
+                                                ' ON r.id = s.record_id' ELSE '' END,
                        principals, condition, cap)
             INTO passing;
     ELSE  -- count records: narrow rows, and the filter's indexes are on them
@@ -225,9 +226,11 @@ BEGIN
                        ' AS passing', principals, condition, cap)
             INTO passing;
     END IF;
-    exact := passing < cap;
-    -- at least `cap` of n_segments pass: enough tuples to find `candidates` at that rate
-    max_scan_tuples := least(greatest(ceil(4.0 * candidates * n_segments / cap), 20000), 1000000);
+    few := passing < cap;
+    -- about exact_segments of n_segments pass, or more: visits enough tuples at that rate
+    max_scan_tuples := least(greatest(ceil(4.0 * candidates * n_segments / exact_segments),
+                                      20000), 1000000);
+    ef_search := least(greatest(candidates, 40, ceil(n_segments / 5000)), 1000);
 END
 $fn$;
 
@@ -244,7 +247,7 @@ DECLARE
     tsq        tsquery;
     n_legs     integer;
     candidates integer;
-    path       record;
+    passing    record;
     unknown    text;
 BEGIN
     IF checked ? 'query' THEN
@@ -264,24 +267,63 @@ BEGIN
     END IF;
     candidates := (checked ->> 'k')::integer
                   * CASE WHEN (checked ->> 'segments')::boolean AND n_legs = 1 THEN 1 ELSE 4 END;
-    path := mmsearch.search_vector_path(filter.condition, filter.on_record, filter.on_segment,
-                                        principals, candidates);
+    passing := mmsearch.search_passing(filter.condition, filter.on_record, filter.on_segment,
+                                       principals, candidates);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'k', checked -> 'k', 'rrf_k', checked -> 'rrf_k', 'segments', checked -> 'segments',
         'candidates', candidates, 'principals', to_jsonb(principals),
         'filter', filter.condition, 'on_record', filter.on_record,
+        'on_segment', filter.on_segment, 'few', passing.few,
         'exclude_record', vectors.exclude_record,
         'keyword', CASE WHEN numnode(tsq) > 0 THEN jsonb_build_object(
             'query', checked ->> 'query', 'tsquery', tsq::text,
             'weight', coalesce(checked -> 'weights' -> 'keyword', '1'::jsonb)) END,
         'vectors', (SELECT coalesce(jsonb_agg(leg || jsonb_build_object('path',
                         CASE checked ->> 'vector_path' WHEN 'auto'
-                             THEN CASE WHEN path.exact THEN 'exact' ELSE 'hnsw' END
+                             THEN CASE WHEN passing.few THEN 'exact' ELSE 'hnsw' END
                              ELSE checked ->> 'vector_path' END)), '[]')
                     FROM jsonb_array_elements(vectors.legs) AS leg),
-        'ef_search', coalesce((checked ->> 'ef_search')::integer,
-                              least(greatest(candidates, 100), 1000)),
-        'max_scan_tuples', path.max_scan_tuples));
+        'ef_search', coalesce((checked ->> 'ef_search')::integer, passing.ef_search),
+        'max_scan_tuples', passing.max_scan_tuples));
+END
+$fn$;
+
+-- Where a leg finds its rows: FROM and WHERE over `s` (segments the caller may see that pass
+-- the filter, its own record left out for "more like this"), shaped for the filter:
+--   no record in the filter      the segments' own columns and indexes (collection, ACL, time)
+--   few records pass             their ids first (the filter's GIN indexes), then their segments
+--   many pass, walking an index  each segment the walk yields checked against its record by
+--                                primary key, as the walk goes (`per_row`)
+--   otherwise                    a join to the records, the planner choosing
+CREATE OR REPLACE FUNCTION mmsearch.search_source_sql(plan jsonb, per_row boolean) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+DECLARE
+    acl     text := format('%L::text[]',
+                           ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
+    filter  text := plan ->> 'filter';
+    visible text := format('s.acl && %s%s', acl,
+                           CASE WHEN plan ? 'exclude_record'
+                                THEN format(' AND s.record_id <> %s',
+                                            (plan ->> 'exclude_record')::bigint)
+                                ELSE '' END);
+BEGIN
+    IF NOT (plan ->> 'on_record')::boolean THEN
+        RETURN format('FROM mmsearch.segment AS s WHERE %s AND %s', visible, filter);
+    ELSIF (plan ->> 'few')::boolean AND NOT (plan ->> 'on_segment')::boolean THEN
+        -- the inner `s` stands for the record's collection, which the filter may test
+        RETURN format('FROM mmsearch.segment AS s WHERE %s AND s.record_id = ANY (ARRAY('
+                      'SELECT r.id FROM mmsearch.record AS r CROSS JOIN LATERAL'
+                      ' (SELECT r.collection_id) AS s WHERE r.acl && %s AND %s))',
+                      visible, acl, filter);
+    ELSIF per_row THEN
+        RETURN format('FROM mmsearch.segment AS s CROSS JOIN LATERAL (SELECT FROM mmsearch.record'
+                      ' AS r WHERE r.id = s.record_id AND r.acl && %s AND %s OFFSET 0) AS passes'
+                      ' WHERE %s', acl, filter, visible);
+    END IF;
+    RETURN format('FROM mmsearch.segment AS s JOIN mmsearch.record AS r ON r.id = s.record_id'
+                  ' AND r.acl && %s WHERE %s AND %s', acl, visible, filter);
 END
 $fn$;
 
@@ -294,35 +336,18 @@ AS $fn$
 DECLARE
     distance text := format('s.%I %s %L::%s', leg ->> 'column', leg ->> 'operator',
                             leg ->> 'vector', leg ->> 'type');
-    acl      text := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
-    visible  text := format('s.%I IS NOT NULL AND s.acl && %s%s', leg ->> 'column', acl,
-                            CASE WHEN plan ? 'exclude_record'
-                                 THEN format(' AND s.record_id <> %s',
-                                             (plan ->> 'exclude_record')::bigint)
-                                 ELSE '' END);
-    filter   text := plan ->> 'filter';
+    exact    boolean := leg ->> 'path' = 'exact';
+    source   text := mmsearch.search_source_sql(plan, NOT exact);
 BEGIN
-    IF leg ->> 'path' = 'exact' THEN  -- every passing row, ranked by true distance
+    IF exact THEN  -- every passing row, ranked by true distance (OFFSET 0: not by the index)
         RETURN format('%s AS MATERIALIZED (SELECT n.id, n.record_id, n.d FROM (SELECT s.id,'
-                      ' s.record_id, %s AS d FROM mmsearch.segment AS s%s WHERE %s AND %s'
-                      ' OFFSET 0) AS n ORDER BY n.d, n.id LIMIT %s)',
-                      cte, distance,
-                      CASE WHEN (plan ->> 'on_record')::boolean
-                           THEN format(' JOIN mmsearch.record AS r ON r.id = s.record_id'
-                                       ' AND r.acl && %s', acl) ELSE '' END,
-                      visible, filter, plan ->> 'candidates');
+                      ' s.record_id, %s AS d %s AND s.%I IS NOT NULL OFFSET 0) AS n'
+                      ' ORDER BY n.d, n.id LIMIT %s)',
+                      cte, distance, source, leg ->> 'column', plan ->> 'candidates');
     END IF;
-    -- the HNSW walk; each segment it yields is checked against its record by primary key
-    RETURN format('%s AS MATERIALIZED (SELECT s.id, s.record_id, %s AS d'
-                  ' FROM mmsearch.segment AS s%s WHERE %s%s ORDER BY %s LIMIT %s)',
-                  cte, distance,
-                  CASE WHEN (plan ->> 'on_record')::boolean
-                       THEN format(' CROSS JOIN LATERAL (SELECT FROM mmsearch.record AS r'
-                                   ' WHERE r.id = s.record_id AND r.acl && %s AND %s OFFSET 0)'
-                                   ' AS passes', acl, filter) ELSE '' END,
-                  visible,
-                  CASE WHEN (plan ->> 'on_record')::boolean THEN '' ELSE ' AND ' || filter END,
-                  distance, plan ->> 'candidates');
+    RETURN format('%s AS MATERIALIZED (SELECT s.id, s.record_id, %s AS d %s AND s.%I IS NOT NULL'
+                  ' ORDER BY %s LIMIT %s)',
+                  cte, distance, source, leg ->> 'column', distance, plan ->> 'candidates');
 END
 $fn$;
 
@@ -333,25 +358,16 @@ LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog
 AS $fn$
 DECLARE
-    acl text := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
     tsq text := format('%L::tsquery', plan -> 'keyword' ->> 'tsquery');
 BEGIN
     RETURN format('%1$s_matches AS MATERIALIZED (SELECT s.id, s.record_id, s.content_tsv AS tsv,'
-                  ' ts_rank_cd(s.content_tsv, %2$s)::double precision AS score'
-                  ' FROM mmsearch.segment AS s%3$s WHERE s.content_tsv @@ %2$s AND s.acl && %4$s'
-                  ' AND %5$s%6$s ORDER BY score DESC, s.id LIMIT %7$s),'
+                  ' ts_rank_cd(s.content_tsv, %2$s)::double precision AS score %3$s'
+                  ' AND s.content_tsv @@ %2$s ORDER BY score DESC, s.id LIMIT %4$s),'
                   ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id)'
-                  ' AS rank, score, mmsearch.keyword_coverage(tsv, %8$L) AS confidence'
+                  ' AS rank, score, mmsearch.keyword_coverage(tsv, %5$L) AS confidence'
                   ' FROM %1$s_matches)',
-                  cte, tsq,
-                  CASE WHEN (plan ->> 'on_record')::boolean
-                       THEN format(' JOIN mmsearch.record AS r ON r.id = s.record_id'
-                                   ' AND r.acl && %s', acl) ELSE '' END,
-                  acl, plan ->> 'filter',
-                  CASE WHEN plan ? 'exclude_record'
-                       THEN format(' AND s.record_id <> %s', (plan ->> 'exclude_record')::bigint)
-                       ELSE '' END,
-                  plan ->> 'candidates', plan -> 'keyword' ->> 'query');
+                  cte, tsq, mmsearch.search_source_sql(plan, false), plan ->> 'candidates',
+                  plan -> 'keyword' ->> 'query');
 END
 $fn$;
 
@@ -459,7 +475,9 @@ AS $fn$
         'hnsw.ef_search', (plan ->> 'ef_search')::integer::text,
         'hnsw.max_scan_tuples', (plan ->> 'max_scan_tuples')::integer::text,
         'enable_sort', CASE WHEN plan -> 'vectors' @> '[{"path": "hnsw"}]' THEN 'off'
-                            ELSE 'on' END)
+                            ELSE 'on' END,
+        -- two cores under concurrent searches: a worker's start costs more than it saves
+        'max_parallel_workers_per_gather', '0')
 $fn$;
 
 -- What a request runs, for people: the settings, the statement, and both as a script to
@@ -494,6 +512,7 @@ SET hnsw.iterative_scan = relaxed_order
 SET hnsw.ef_search = 40
 SET hnsw.max_scan_tuples = 20000
 SET enable_sort = on
+SET max_parallel_workers_per_gather = 2
 AS $fn$
 DECLARE
     plan    jsonb := mmsearch.search_plan(request);
