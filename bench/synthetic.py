@@ -4,13 +4,13 @@ Vectors are drawn around random centres (noise as strong as the centre): cluster
 HNSW is neither trivially easy nor hopeless. Rows go in as ingestion writes them (binary
 COPY into staging tables, as the ingest role, RLS and all), with the space's HNSW index
 dropped first and rebuilt after, which is several times faster than inserting into a live
-index.
+index. The index's name and definition are the space's own (`mmsearch.space_index`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from psycopg import sql
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from mmsearch.spaces import Space
 
 
+class Record(NamedTuple):
+    metadata: dict[str, Any]
+    acl: list[str]
+    tags: Sequence[str] = ()
+
+
 def clustered(
     rng: np.random.Generator, centres: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -33,21 +39,20 @@ def clustered(
     return v / np.linalg.norm(v, axis=1, keepdims=True), cluster
 
 
-def _index(space: Space) -> sql.Identifier:
-    return sql.Identifier(f"segment_{space.column_name}_hnsw")
-
-
 def bulk_load(
     conn: psycopg.Connection,
     space: Space,
     collection: str,
-    records: Sequence[tuple[dict[str, Any], list[str]]],
+    records: Sequence[Record],
     segments: Sequence[tuple[int, str | None, np.ndarray]],
 ) -> None:
-    """Write `records` (metadata, acl) and `segments` (record index, content, vector) into
-    a new collection, with the space's HNSW index dropped; `build_index` puts it back."""
+    """Write `records` and `segments` (record index, content, vector) into a new collection,
+    with the space's HNSW index dropped; `build_index` puts it back."""
     column = sql.Identifier(space.column_name)
-    conn.execute(sql.SQL("DROP INDEX IF EXISTS mmsearch.{}").format(_index(space)))
+    index_name = conn.execute("SELECT index_name FROM mmsearch.space_index(%s)", (space.name,))
+    conn.execute(
+        sql.SQL("DROP INDEX IF EXISTS mmsearch.{}").format(sql.Identifier(index_name.fetchone()[0]))
+    )
     with conn.transaction():
         collection_id = conn.execute(
             "INSERT INTO mmsearch.collection (name) VALUES (%s) RETURNING id", (collection,)
@@ -56,19 +61,21 @@ def bulk_load(
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ingest)))
         conn.execute(
             "CREATE TEMP TABLE record_stage ON COMMIT DROP AS SELECT collection_id, uri, sha256,"
-            " media_type, mime, bytes, metadata, acl FROM mmsearch.record WITH NO DATA"
+            " media_type, mime, bytes, metadata, tags, acl FROM mmsearch.record WITH NO DATA"
         )
         with conn.cursor().copy("COPY record_stage FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "text", "text", "text", "text", "int8", "jsonb", "text[]"])
-            for i, (metadata, acl) in enumerate(records):
+            copy.set_types(
+                ["int4", "text", "text", "text", "text", "int8", "jsonb", "text[]", "text[]"]
+            )
+            for i, record in enumerate(records):
                 copy.write_row(
                     [collection_id, f"/{collection}/{i}", f"{i:064x}", "text", "text/plain", 1,
-                     Jsonb(metadata), acl]
+                     Jsonb(record.metadata), list(record.tags), record.acl]
                 )  # fmt: skip
         by_uri = dict(
             conn.execute(
                 "INSERT INTO mmsearch.record (collection_id, uri, sha256, media_type, mime, bytes,"
-                " metadata, acl) SELECT * FROM record_stage RETURNING uri, id"
+                " metadata, tags, acl) SELECT * FROM record_stage RETURNING uri, id"
             ).fetchall()
         )
         ids = [by_uri[f"/{collection}/{i}"] for i in range(len(records))]
@@ -98,8 +105,7 @@ def build_index(conn: psycopg.Connection, space: Space, maintenance_work_mem: st
     """(Re)create the space's HNSW index as `register_space` makes it (default m, ef)."""
     with conn.transaction():
         conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
-        conn.execute(
-            sql.SQL("CREATE INDEX {} ON mmsearch.segment USING hnsw ({} vector_cosine_ops)").format(
-                _index(space), sql.Identifier(space.column_name)
-            )
-        )
+        statement = conn.execute(
+            "SELECT create_statement FROM mmsearch.space_index(%s)", (space.name,)
+        ).fetchone()[0]
+        conn.execute(sql.SQL(statement))  # composed by the database from its registry

@@ -191,8 +191,9 @@ $fn$;
 -- counted (up to what an exact ranking may cost) with the indexes that fit the filter. Few
 -- pass: rank them all by true distance, which is cheap and never short of results. Many
 -- pass: walk the HNSW index with iterative scans, allowed to visit enough tuples for the
--- selectivity that the count proves, with an ef_search that grows with the table (on the
--- benchmark's data, 40 keeps recall@10 above 0.95 at 100k segments, 1M needs 200).
+-- selectivity that the count proves, with an ef_search that grows with the table (100 up to
+-- 500k segments, then one per 5,000: 200 at 1M; on the benchmark's clustered data 40 was
+-- short of recall 0.95 at 50k segments, and 1M needed 200).
 CREATE OR REPLACE FUNCTION mmsearch.search_passing(
     condition text, on_record boolean, on_segment boolean, principals text[], candidates integer,
     OUT few boolean, OUT max_scan_tuples integer, OUT ef_search integer
@@ -227,10 +228,12 @@ BEGIN
             INTO passing;
     END IF;
     few := passing < cap;
-    -- about exact_segments of n_segments pass, or more: visits enough tuples at that rate
-    max_scan_tuples := least(greatest(ceil(4.0 * candidates * n_segments / exact_segments),
-                                      20000), 1000000);
-    ef_search := least(greatest(candidates, 40, ceil(n_segments / 5000)), 1000);
+    -- visit enough tuples to meet `candidates` passing ones at the rate the count shows (when
+    -- many pass: at least exact_segments of n_segments)
+    max_scan_tuples := least(greatest(ceil(4.0 * candidates * n_segments / greatest(
+        CASE WHEN NOT few THEN exact_segments WHEN on_segment THEN passing
+             ELSE passing * per_record END, 1)), 20000), 1000000);
+    ef_search := least(greatest(candidates, 100, ceil(n_segments / 5000)), 1000);
 END
 $fn$;
 
@@ -525,15 +528,17 @@ BEGIN
         PERFORM set_config(s.key, s.value, true)
         FROM jsonb_each_text(mmsearch.search_settings(plan)) AS s;
         EXECUTE mmsearch.search_compose(plan, true) INTO result;
-        EXIT WHEN jsonb_array_length(result -> 'hits') >= (plan ->> 'k')::integer
-               OR (plan ->> 'candidates')::integer >= 4000;  -- k <= 1000: four per hit
+        -- an HNSW walk that stopped before its candidates (max_scan_tuples, memory) may have
+        -- missed nearer rows, whatever the hits: that leg ranks exactly
         SELECT coalesce(jsonb_agg(CASE WHEN leg ->> 'path' = 'hnsw'
                                    AND (result -> 'counts' ->> (leg ->> 'name'))::integer
                                        < (plan ->> 'candidates')::integer
                               THEN leg || '{"path": "exact"}' ELSE leg END), '[]')
         INTO short FROM jsonb_array_elements(plan -> 'vectors') AS leg;
-        grow := EXISTS (SELECT FROM jsonb_each_text(result -> 'counts') AS c
-                        WHERE c.value::integer >= (plan ->> 'candidates')::integer);
+        grow := jsonb_array_length(result -> 'hits') < (plan ->> 'k')::integer
+                AND (plan ->> 'candidates')::integer < 4000  -- k <= 1000: four per hit
+                AND EXISTS (SELECT FROM jsonb_each_text(result -> 'counts') AS c
+                            WHERE c.value::integer >= (plan ->> 'candidates')::integer);
         EXIT WHEN short = plan -> 'vectors' AND NOT grow;
         plan := plan || jsonb_build_object(
             'vectors', short,
