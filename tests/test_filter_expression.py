@@ -1,4 +1,4 @@
-"""The filter expression language: the parser alone, then its SQL against a Python oracle.
+"""The filter expression language: the parser alone, then the SQL search against an oracle.
 
 The property tests generate expression trees with hostile keys, values, tags and
 collection names (quotes, semicolons, `$$`, SQL fragments, unicode), render them as text,
@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from mmsearch.client import Client
@@ -170,7 +169,7 @@ def test_long_input_is_refused_before_parsing() -> None:
 @settings(max_examples=300, deadline=None)
 def test_arbitrary_text_parses_or_is_a_user_error(text: str) -> None:
     try:
-        Filters(where=parse(text)).conditions()
+        json.dumps(Filters(where=parse(text)).request())
     except UserError as exc:
         assert "\n" not in str(exc)
 
@@ -301,12 +300,14 @@ def rows(db: Database) -> Rows:
 
 
 def matching(db: Database, text: str) -> set[int]:
-    where, params = Filters(where=parse(text)).conditions()
-    query = sql.SQL(
-        "SELECT s.id FROM mmsearch.segment s JOIN mmsearch.record r ON r.id = s.record_id WHERE {}"
-    ).format(where)
+    """The segments a search finds with this filter (every segment holds the word "needle"):
+    the tree goes through the SQL search's own filter compiler, as every search's does."""
+    request = {"query": "needle", "filter": parse(text).to_json(), "segments": True, "k": 1000}
     with db.reader() as conn:
-        return {row[0] for row in conn.execute(query, params).fetchall()}
+        found = conn.execute(
+            "SELECT segment_id FROM mmsearch.search_request(%s)", (Jsonb(request),)
+        ).fetchall()
+    return {row[0] for row in found}
 
 
 # An expression tree as plain tuples; `render` writes it as filter text, `holds` is the oracle.
