@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,8 +136,14 @@ def names(rows: list[dict]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def qvec(client: Client) -> str:
-    """The :'qvec' psql variable of the docs' typed-query example."""
-    return vector_text(client, DOC_QUERY)
+    """The :'qvec' psql variable of the docs' typed-query examples, made as they say."""
+    env = {**os.environ, "MMSEARCH_DATABASE_URL": client.db.dsn}
+    encoded = subprocess.run(
+        [sys.executable, "-m", "mmsearch", "encode", DOC_QUERY, "--space", "text"],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert encoded.stdout.startswith("[") and encoded.stdout.count(",") == 383
+    return encoded.stdout.strip()
 
 
 def vector_text(client: Client, text: str) -> str:
@@ -174,6 +181,10 @@ def test_docs_cover_the_surface() -> None:
         "keyword_search(",
         "more_like_this(",
         "hybrid_search(",
+        "mmsearch.search(",
+        "search_sql(",
+        "filter =>",
+        "'image', :'qvec'",
         "collection_stats",
         "space_registry",
         "mmsearch.segments",
@@ -212,7 +223,7 @@ def test_doc_examples_return_rows(
 ) -> None:
     """The search examples find something in the corpus (no silently empty example)."""
     for block in sql_blocks():
-        if re.search(r"keyword_search|more_like_this|hybrid_search|start_s < 120", block):
+        if re.search(r"_search|more_like_this|mmsearch\.search|start_s < 120", block):
             out = run_psql(dsn, block, tmp_path, qvec=qvec).stdout
             assert "(0 rows)" not in out, block
 
@@ -448,7 +459,7 @@ def test_bi_role_cannot_execute_search_functions(corpus: dict[str, int], dsn: st
         "SELECT mmsearch.segment_vector(1)",
         "SELECT * FROM mmsearch.search(query => 'password')",
         "SELECT mmsearch.search_sql(query => 'password')",
-        "SELECT * FROM mmsearch.search_request('{\"query\": \"password\"}')",
+        'SELECT * FROM mmsearch.search_request(\'{"query": "password"}\')',
     ]
     with connect(dsn, "bi") as conn:
         assert conn.execute("SELECT count(*) AS n FROM mmsearch.records").fetchone()["n"] > 0
