@@ -9,11 +9,12 @@ hits = client.search("a cat on a sofa", collection="demo")
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Client", "Hit", "IngestReport"]
+__all__ = ["Client", "Hit", "IngestReport", "SearchOptions"]
 
 if TYPE_CHECKING:
     from mmsearch.client import Client
     from mmsearch.ingest.pipeline import IngestReport
+    from mmsearch.query.request import SearchOptions
     from mmsearch.query.search import Hit
 
 
@@ -27,6 +28,10 @@ def __getattr__(name: str) -> Any:
         from mmsearch.query.search import Hit
 
         return Hit
+    if name == "SearchOptions":
+        from mmsearch.query.request import SearchOptions
+
+        return SearchOptions
     if name == "IngestReport":
         from mmsearch.ingest.pipeline import IngestReport
 
