@@ -52,9 +52,7 @@ class Scenario:
 SCENARIOS = {
     "unfiltered": Scenario(EVERYONE, {}, lambda r: True),
     "metadata-1%": Scenario(EVERYONE, {"metadata": {"s1": True}}, lambda r: r.metadata["s1"]),
-    "metadata-0.1%": Scenario(
-        EVERYONE, {"filter": "meta.s01 = true"}, lambda r: r.metadata["s01"]
-    ),
+    "metadata-0.1%": Scenario(EVERYONE, {"filter": "meta.s01 = true"}, lambda r: r.metadata["s01"]),
     "tag-1%": Scenario(EVERYONE, {"tags": "t7"}, lambda r: "t7" in r.tags),
     "permissions-1%": Scenario(["group:few"], {}, lambda r: "group:few" in r.acl),
 }

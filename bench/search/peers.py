@@ -1,4 +1,4 @@
-"""Peer vector stores for `bench/search.py`, each in-process in a temporary directory.
+"""Peer vector stores for `bench.search`, each in-process in a directory of its own.
 
 Every peer gets the same segments (vectors, record flags, ACLs, content words) and answers
 the same question as the hand-written SQL floor: the top k segments by cosine distance,
@@ -36,18 +36,23 @@ class Segments:
     #: selectivity flag name ("s10", "s1", "s01") → per-segment bool (its record's flag)
     flags: dict[str, np.ndarray]
     acl: list[list[str]]  # per record
+    tags: list[list[str]]  # per record
     texts: list[str]
 
     def acl_of(self, j: int) -> list[str]:
         return self.acl[int(self.record[j])]
 
+    def tags_of(self, j: int) -> list[str]:
+        return self.tags[int(self.record[j])]
+
 
 @dataclass(frozen=True)
 class Query:
-    """One search: a vector and at most one of a flag filter, a principal, a text."""
+    """One search: a vector, at most one of a flag, a tag or a principal, and a text."""
 
     vector: np.ndarray | None
     flag: str | None = None
+    tag: str | None = None
     principal: str | None = None
     text: str | None = None
 
@@ -71,9 +76,20 @@ class Peer:
     #: query kinds it cannot express → why (shown in the table instead of numbers)
     cannot: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, keep: Path | None = None) -> None:
+        """In a temporary directory, or under `keep` (kept for the next run, see `reuse`)."""
         self.dim = dim
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"mmsb-{self.name.split()[0].lower()}-"))
+        self.keep = keep
+        label = self.name.split()[0].lower()
+        if keep is None:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f"mmsb-{label}-"))
+        else:
+            self.tmp = keep / label
+            self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def reuse(self, data: Segments) -> bool:
+        """Open what an earlier run kept, if it holds the same rows; False: load anew."""
+        return False
 
     def load(self, data: Segments) -> None:
         """Insert every segment (timed as the ingest rate; an index built while inserting
@@ -99,7 +115,8 @@ class Peer:
         return sum(f.stat().st_size for f in self.tmp.rglob("*") if f.is_file()) / 1e6
 
     def close(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.keep is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def batches(n: int) -> list[slice]:
@@ -125,6 +142,8 @@ class LanceDB(Peer):
 
         self.db = lancedb.connect(self.tmp)
         self.table = None
+        if "bench" in self.db.table_names():
+            self.db.drop_table("bench")
         for part in batches(len(data.vectors)):
             ids = np.arange(part.start, part.stop)
             batch = pa.table(
@@ -135,6 +154,7 @@ class LanceDB(Peer):
                     ),
                     **{name: pa.array(flag[part]) for name, flag in data.flags.items()},
                     "acl": pa.array([data.acl_of(j) for j in ids], pa.list_(pa.string())),
+                    "tags": pa.array([data.tags_of(j) for j in ids], pa.list_(pa.string())),
                     "text": pa.array(data.texts[part], pa.string()),
                 }
             )
@@ -155,7 +175,20 @@ class LanceDB(Peer):
         for name in self.flags:
             self.table.create_index(name, config=Bitmap())
         self.table.create_index("acl", config=LabelList())
+        self.table.create_index("tags", config=LabelList())
         self.table.create_index("text", config=FTS())
+        (self.tmp / "built").write_text(str(self.table.count_rows()))
+
+    def reuse(self, data: Segments) -> bool:
+        import lancedb
+
+        built = self.tmp / "built"
+        if not built.exists() or built.read_text() != str(len(data.vectors)):
+            return False
+        self.db = lancedb.connect(self.tmp)
+        self.table = self.db.open_table("bench")
+        self.flags = list(data.flags)
+        return True
 
     def search(self, query: Query, k: int, knob: int) -> list[int]:
         from lancedb.rerankers import RRFReranker
@@ -180,6 +213,8 @@ class LanceDB(Peer):
     def where(query: Query) -> str | None:
         if query.flag:
             return query.flag
+        if query.tag:
+            return f"array_has_any(tags, ['{query.tag}'])"
         if query.principal:
             return f"array_has_any(acl, ['{query.principal}'])"
         return None
@@ -188,8 +223,9 @@ class LanceDB(Peer):
         return {
             "index": f"IVF_HNSW_FLAT, 1 partition, m={M}, ef_construction={EF_CONSTRUCTION},"
             " cosine",
-            "scalar": "BITMAP on each flag, LABEL_LIST on acl, FTS (native) on text",
-            "filters": "prefilter=True; flag as `s1`, ACL as `array_has_any(acl, [p])`",
+            "scalar": "BITMAP on each flag, LABEL_LIST on acl and tags, FTS (native) on text",
+            "filters": "prefilter=True; flag as `s1`, tag as `array_has_any(tags, [t])`,"
+            " ACL as `array_has_any(acl, [p])`",
             "hybrid": "vector + FTS, RRFReranker(K=60)",
         }
 
@@ -240,7 +276,11 @@ class Chroma(Peer):
                 ids=[str(j) for j in ids],
                 embeddings=data.vectors[part],
                 metadatas=[
-                    {**{f: bool(v[j]) for f, v in data.flags.items()}, "acl": data.acl_of(j)}
+                    {
+                        **{f: bool(v[j]) for f, v in data.flags.items()},
+                        "acl": data.acl_of(j),
+                        "tags": data.tags_of(j),
+                    }
                     for j in ids
                 ],
                 documents=data.texts[part],
@@ -256,6 +296,8 @@ class Chroma(Peer):
         where: dict[str, Any] | None = None
         if query.flag:
             where = {query.flag: True}
+        elif query.tag:
+            where = {"tags": {"$contains": query.tag}}
         elif query.principal:
             where = {"acl": {"$contains": query.principal}}
         result = self.collection.query(
@@ -315,9 +357,11 @@ class MilvusLite(Peer):
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         for name in data.flags:
             schema.add_field(name, DataType.BOOL)
-        schema.add_field(
-            "acl", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=8, max_length=32
-        )
+        for name in ("acl", "tags"):
+            schema.add_field(
+                name, DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=8,
+                max_length=32,
+            )  # fmt: skip
         schema.add_field("text", DataType.VARCHAR, max_length=1024, enable_analyzer=True)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
@@ -338,6 +382,7 @@ class MilvusLite(Peer):
                         "vector": data.vectors[j],
                         **{f: bool(v[j]) for f, v in data.flags.items()},
                         "acl": data.acl_of(j),
+                        "tags": data.tags_of(j),
                         "text": data.texts[j],
                     }
                     for j in range(part.start, part.stop)
@@ -368,6 +413,8 @@ class MilvusLite(Peer):
         where = ""
         if query.flag:
             where = f"{query.flag} == true"
+        elif query.tag:
+            where = f'ARRAY_CONTAINS(tags, "{query.tag}")'
         elif query.principal:
             where = f'ARRAY_CONTAINS(acl, "{query.principal}")'
         dense = {"metric_type": "COSINE", "params": {"ef": max(knob, k)}}

@@ -1,4 +1,4 @@
-"""Recall@10 against QPS, one line per system, one small PNG per scenario (`bench/search.py`).
+"""Recall@10 against QPS, one line per system, one PNG per scenario (`bench.search`).
 
 Kept apart so that the benchmark imports matplotlib only when it draws (and runs without
 it with `--no-plots`).

@@ -1,0 +1,5 @@
+"""`python -m bench.search`: see `bench.search`."""
+
+from bench.search.cli import main
+
+main()
