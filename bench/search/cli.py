@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from bench.scratch import scratch_dsn
+from bench.scratch import scratch_database, server
 from bench.search import systems
 from bench.search.data import Corpus, Dataset, generate, load
 from bench.search.measure import Row, cannot, concurrent_qps, timed, tune
@@ -82,6 +82,12 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="for the HNSW build: a graph larger than this builds far slower",
     )
     parser.add_argument(
+        "--shared-buffers",
+        help="e.g. 3GB, for an embedded server the run starts: room for the HNSW graph (with"
+        " the 128MB default a 1M graph is reread from the OS at every query); a --dsn server"
+        " keeps its own",
+    )
+    parser.add_argument(
         "--dsn",
         default=os.environ.get("MMSEARCH_DATABASE_URL"),
         help="a server to use (default: a throwaway embedded one)",
@@ -105,12 +111,20 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def database(args: argparse.Namespace) -> Iterator[str]:
     """A database for the run: a throwaway one, or with --keep one named after the data."""
     if args.keep is None:
-        with scratch_dsn(args.dsn, "mmsearch_bench") as dsn:
-            schema.upgrade(dsn)
-            yield dsn
+        with server(args.dsn) as maintenance:
+            if not args.dsn and args.shared_buffers:
+                maintenance = configured(maintenance, args.shared_buffers)
+            with scratch_database(maintenance, "mmsearch_bench") as dsn:
+                schema.upgrade(dsn)
+                yield dsn
         return
     args.keep.mkdir(parents=True, exist_ok=True)
-    maintenance = args.dsn or embedded.ensure_running(args.keep / "pg")
+    maintenance = args.dsn
+    if not maintenance:
+        pgdata = args.keep / "pg"
+        maintenance = embedded.ensure_running(pgdata)
+        if args.shared_buffers:
+            maintenance = configured(maintenance, args.shared_buffers, pgdata)
     name = f"bench_{args.n}" + ("" if args.dim == 384 else f"_{args.dim}d")
     with psycopg.connect(maintenance, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
@@ -119,6 +133,18 @@ def database(args: argparse.Namespace) -> Iterator[str]:
     dsn = psycopg.conninfo.make_conninfo(**{**params, "dbname": name})
     schema.upgrade(dsn)
     yield dsn
+
+
+def configured(maintenance: str, shared_buffers: str, pgdata: Path | None = None) -> str:
+    """An embedded server this run started, restarted with `shared_buffers` if need be."""
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if conn.execute("SHOW shared_buffers").fetchone()[0] == shared_buffers:
+            return maintenance
+        setting = sql.SQL("ALTER SYSTEM SET shared_buffers = {}")
+        conn.execute(setting.format(sql.Literal(shared_buffers)))
+        pgdata = pgdata or Path(conn.execute("SHOW data_directory").fetchone()[0])
+    embedded.stop(pgdata)
+    return embedded.ensure_running(pgdata)
 
 
 def measure_postgres(

@@ -107,6 +107,7 @@ def load(
             if stats_file:
                 stats_file.write_text(json.dumps(stats))
         corpus = Corpus(space, *_id_maps(conn))
+        _prewarm(conn, space)
         versions = {
             "postgresql": conn.execute("SHOW server_version").fetchone()[0],
             "pgvector": conn.execute(
@@ -152,6 +153,18 @@ def _copy_and_build(
     n = len(data.rows)
     return {"ingest_s": copy_s, "ingest_per_s": n / copy_s, "index_build_s": build_s,
             "index_mb": float(index_mb), "total_mb": float(total_mb)}  # fmt: skip
+
+
+def _prewarm(conn: psycopg.Connection, space: Space) -> None:
+    """The HNSW graph and the records in shared buffers, as after a while of searching
+    (every system then starts warm; LanceDB's files are in the OS cache after its load)."""
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+    except psycopg.Error:
+        return  # not installed on this server: the first queries warm it instead
+    index = conn.execute("SELECT index_name FROM mmsearch.space_index(%s)", (space.name,))
+    for relation in (f"mmsearch.{index.fetchone()[0]}", "mmsearch.record"):
+        conn.execute("SELECT pg_prewarm(%s::regclass)", (relation,))
 
 
 def _id_maps(conn: psycopg.Connection) -> tuple[dict[int, int], dict[int, int]]:
