@@ -33,13 +33,9 @@ class Space:
     dim: int
     distance: str
     column_name: str
-    #: how to query the space, e.g. {"min_similarity": 0.15}; not part of its identity
+    #: how to query the space, e.g. {"min_similarity": 0.15} (applied by the SQL search);
+    #: not part of its identity
     options: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def min_similarity(self) -> float | None:
-        value = self.options.get("min_similarity")
-        return None if value is None else float(value)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Space:

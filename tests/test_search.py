@@ -174,6 +174,7 @@ def test_cli_search_json_contract(client: Client, corpus: Path) -> None:
     assert [line["score"] for line in lines] == sorted(
         (line["score"] for line in lines), reverse=True
     )
+    assert len({line["record_id"] for line in lines}) == len(lines)  # one hit per record
     bad = subprocess.run(
         [sys.executable, "-m", "mmsearch", "search", "x", "--principal", "*"],
         env=env,

@@ -42,7 +42,8 @@ FUNCTIONS = {
     "segment_vector": "bigint, text",
     "space_named": "text",
     "search": SEARCH_ARGS,
-    "search_sql": SEARCH_ARGS,
+    "search_args": SEARCH_ARGS,
+    "search_statement": "jsonb",
 }
 TEXTS = {
     "security.txt": "Employees who forget their password can reset it from the sign-in page."
@@ -182,7 +183,7 @@ def test_docs_cover_the_surface() -> None:
         "more_like_this(",
         "hybrid_search(",
         "mmsearch.search(",
-        "search_sql(",
+        "search_statement(",
         "filter =>",
         "'image', :'qvec'",
         "collection_stats",
@@ -458,7 +459,7 @@ def test_bi_role_cannot_execute_search_functions(corpus: dict[str, int], dsn: st
         "SELECT * FROM mmsearch.hybrid_search('password', NULL)",
         "SELECT mmsearch.segment_vector(1)",
         "SELECT * FROM mmsearch.search(query => 'password')",
-        "SELECT mmsearch.search_sql(query => 'password')",
+        "SELECT * FROM mmsearch.search_statement('{\"query\": \"password\"}')",
         'SELECT * FROM mmsearch.search_request(\'{"query": "password"}\')',
     ]
     with connect(dsn, "bi") as conn:
@@ -500,9 +501,9 @@ def test_functions_are_pinned_documented_invoker_and_stable(dsn: str) -> None:
                 " FROM pg_proc WHERE oid = %s::regprocedure",
                 (f"mmsearch.{name}({args})",),
             ).fetchone()
-            assert "search_path=pg_catalog, public" in row["proconfig"], name
+            assert any(c.startswith("search_path=pg_catalog") for c in row["proconfig"]), name
             assert row["prosecdef"] is False, name  # SECURITY INVOKER: RLS sees the caller
-            assert row["provolatile"] == "s", name
+            assert row["provolatile"] in ("s", "i"), name  # reads, never writes
             assert row["doc"] and len(row["doc"]) > 80, name
 
 

@@ -125,12 +125,7 @@ DECLARE
     dims  integer;
 BEGIN
     rules := mmsearch.space_rules(reg.dim, reg.distance, reg.column_name);
-    BEGIN
-        dims := vector_dims(vector::vector);
-    EXCEPTION WHEN invalid_text_representation OR data_exception THEN
-        RAISE EXCEPTION 'the query vector for space "%" is not a vector', reg.name
-            USING ERRCODE = '22023';
-    END;
+    dims := vector_dims(vector::vector);  -- text that is no vector: pgvector's own error
     IF dims <> reg.dim THEN
         RAISE EXCEPTION 'query vector has % dimensions; space "%" holds % (model %)',
             dims, reg.name, reg.dim, reg.model_id USING ERRCODE = '22023';
@@ -511,6 +506,10 @@ BEGIN
                      statement);
 END
 $fn$;
+COMMENT ON FUNCTION mmsearch.search_statement(jsonb) IS
+    'What mmsearch.search runs for a request (mmsearch.search_args(...)): its settings, its '
+    'statement (every value inlined as a quoted literal), and both as a script for psql, '
+    'where it returns the same rows, row-level security applying.';
 
 -- Run a request as the caller's search: the plan's statement under its settings, again with
 -- four times the candidates while grouping to records left fewer than k hits and a leg may

@@ -1,7 +1,9 @@
 -- Search functions for analysts, and the one the Python API calls.
 --
--- `mmsearch.search(...)` takes everything `Client.search` takes (the Python API calls exactly
--- it) and returns the same hits; `mmsearch.search_sql(...)` returns the statement it runs.
+-- `mmsearch.search(...)` takes everything `Client.search` takes and returns the same hits
+-- (the Python API calls its core, search_request, with the same jsonb request that
+-- `mmsearch.search_args(...)` builds); `mmsearch.search_statement(mmsearch.search_args(...))`
+-- shows the SQL it runs.
 -- keyword_search, more_like_this and hybrid_search are shortcuts of it with their earlier
 -- signatures and result columns. The search itself lives in 047_search_core.sql.
 --
@@ -15,7 +17,8 @@
 DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint);
 DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint, double precision);
 
--- The request of mmsearch.search(...) as the jsonb that the core takes.
+-- The request of mmsearch.search(...) as the jsonb that the core takes (and
+-- mmsearch.search_statement shows the SQL of).
 CREATE OR REPLACE FUNCTION mmsearch.search_args(
     query text DEFAULT NULL, vectors jsonb DEFAULT NULL, k integer DEFAULT 10,
     collections text[] DEFAULT NULL, media_types text[] DEFAULT NULL, tags text[] DEFAULT NULL,
@@ -37,6 +40,13 @@ AS $fn$
         'rrf_k', rrf_k, 'segments', segments, 'like_segment', like_segment, 'spaces', spaces,
         'ef_search', ef_search, 'vector_path', vector_path))
 $fn$;
+COMMENT ON FUNCTION mmsearch.search_args(text, jsonb, integer, text[], text[], text[], text[],
+                                         jsonb, double precision, double precision,
+                                         timestamptz, timestamptz, jsonb, jsonb, integer,
+                                         boolean, bigint, text[], integer, text) IS
+    'The request of mmsearch.search(...) with the same arguments, as the jsonb its core '
+    '(mmsearch.search_request) takes and the Python API sends; hand it to '
+    'mmsearch.search_statement to see the SQL it runs.';
 
 CREATE OR REPLACE FUNCTION mmsearch.search(
     query text DEFAULT NULL, vectors jsonb DEFAULT NULL, k integer DEFAULT 10,
@@ -68,34 +78,6 @@ COMMENT ON FUNCTION mmsearch.search(text, jsonb, integer, text[], text[], text[]
     'overlapping), ingested_after/_before, filter (a JSON filter tree, see '
     'mmsearch.filter_sql). One hit per record (its best segment) unless segments => true; '
     'the k best, with per-leg ranks and scores. Only rows visible to the caller.';
-
-CREATE OR REPLACE FUNCTION mmsearch.search_sql(
-    query text DEFAULT NULL, vectors jsonb DEFAULT NULL, k integer DEFAULT 10,
-    collections text[] DEFAULT NULL, media_types text[] DEFAULT NULL, tags text[] DEFAULT NULL,
-    tags_all text[] DEFAULT NULL, metadata jsonb DEFAULT NULL,
-    start_s double precision DEFAULT NULL, end_s double precision DEFAULT NULL,
-    ingested_after timestamptz DEFAULT NULL, ingested_before timestamptz DEFAULT NULL,
-    filter jsonb DEFAULT NULL, weights jsonb DEFAULT NULL, rrf_k integer DEFAULT 60,
-    segments boolean DEFAULT false, like_segment bigint DEFAULT NULL, spaces text[] DEFAULT NULL,
-    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto'
-) RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, public
-AS $fn$
-    SELECT (mmsearch.search_statement(mmsearch.search_args(
-        query, vectors, k, collections, media_types, tags, tags_all, metadata, start_s, end_s,
-        ingested_after, ingested_before, filter, weights, rrf_k, segments, like_segment, spaces,
-        ef_search, vector_path))).script
-$fn$;
-COMMENT ON FUNCTION mmsearch.search_sql(text, jsonb, integer, text[], text[], text[], text[],
-                                        jsonb, double precision, double precision, timestamptz,
-                                        timestamptz, jsonb, jsonb, integer, boolean, bigint,
-                                        text[], integer, text) IS
-    'What mmsearch.search(...) runs for the same arguments, as a script for psql: the '
-    'settings (SET LOCAL) and the statement, every value inlined as a literal. Run by you '
-    'it returns the same rows (row-level security applying); EXPLAIN the statement to see '
-    'its plan. mmsearch.search retries with more candidates when grouping left fewer than '
-    'k records.';
 
 -- The stored vector of one segment (dynamic: the column depends on the space).
 CREATE OR REPLACE FUNCTION mmsearch.segment_vector(segment_id bigint, space text DEFAULT 'text')
@@ -233,7 +215,7 @@ BEGIN
                                   'search_vector_leg_sql', 'search_keyword_leg_sql',
                                   'search_fusion_sql', 'search_compose', 'search_request',
                                   'search_settings', 'search_statement',
-                                  'search_args', 'search', 'search_sql', 'segment_vector',
+                                  'search_args', 'search', 'segment_vector',
                                   'keyword_search', 'more_like_this', 'hybrid_search')
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
