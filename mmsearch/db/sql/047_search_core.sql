@@ -194,7 +194,7 @@ $fn$;
 -- results: a walk that comes up short is completed exactly.
 CREATE OR REPLACE FUNCTION mmsearch.search_passing(
     condition text, on_record boolean, on_segment boolean, principals text[], candidates integer,
-    OUT few boolean, OUT max_scan_tuples integer, OUT ef_search integer
+    OUT few boolean, OUT max_scan_tuples integer, OUT ef_search integer, OUT record_ids bigint[]
 )
 LANGUAGE plpgsql VOLATILE  -- only so that it may EXPLAIN (it reads, never writes)
 SET search_path = pg_catalog, public
@@ -227,11 +227,20 @@ BEGIN
     EXECUTE 'EXPLAIN (FORMAT JSON) SELECT ' || rows_from INTO estimate;
     IF (estimate -> 0 -> 'Plan' ->> 'Plan Rows')::double precision >= 4 * cap THEN
         passing := cap;
-    ELSE
+    ELSIF on_segment THEN
         EXECUTE format('SELECT count(*) FROM (SELECT %s LIMIT %s) AS passing', rows_from, cap)
             INTO passing;
+    ELSE  -- the passing records themselves: an exact leg then reads just their segments
+        EXECUTE format('SELECT coalesce(array_agg(id), ''{}'') FROM (SELECT r.id %s LIMIT %s)'
+                       ' AS passing',
+                       rows_from, cap)
+            INTO record_ids;
+        passing := coalesce(cardinality(record_ids), 0);
     END IF;
     few := passing < cap;
+    IF NOT few THEN
+        record_ids := NULL;
+    END IF;
     -- visit enough tuples to meet `candidates` passing ones at the rate the count shows (when
     -- many pass: at least exact_segments of n_segments)
     max_scan_tuples := least(greatest(ceil(4.0 * candidates * n_segments / greatest(
@@ -281,6 +290,7 @@ BEGIN
         'candidates', candidates, 'principals', to_jsonb(principals),
         'filter', filter.condition, 'on_record', filter.on_record,
         'on_segment', filter.on_segment, 'few', passing.few,
+        'record_ids', CASE WHEN filter.on_record THEN to_jsonb(passing.record_ids) END,
         'exclude_record', vectors.exclude_record,
         'keyword', CASE WHEN numnode(tsq) > 0 THEN jsonb_build_object(
             'query', checked ->> 'query', 'tsquery', tsq::text,
@@ -298,7 +308,7 @@ $fn$;
 -- Where a leg finds its rows: FROM and WHERE over `s` (segments the caller may see that pass
 -- the filter, its own record left out for "more like this"), shaped for the filter:
 --   no record in the filter      the segments' own columns and indexes (collection, ACL, time)
---   few records pass             their ids first (the filter's GIN indexes), then their segments
+--   few records pass             their segments, by the ids the count found (search_passing)
 --   many pass, walking an index  each segment the walk yields checked against its record by
 --                                primary key, as the walk goes (`per_row`)
 --   otherwise                    a join to the records, the planner choosing
@@ -318,12 +328,9 @@ DECLARE
 BEGIN
     IF NOT (plan ->> 'on_record')::boolean THEN
         RETURN format('FROM mmsearch.segment AS s WHERE %s AND %s', visible, filter);
-    ELSIF (plan ->> 'few')::boolean AND NOT (plan ->> 'on_segment')::boolean THEN
-        -- the inner `s` stands for the record's collection, which the filter may test
-        RETURN format('FROM mmsearch.segment AS s WHERE %s AND s.record_id = ANY (ARRAY('
-                      'SELECT r.id FROM mmsearch.record AS r CROSS JOIN LATERAL'
-                      ' (SELECT r.collection_id) AS s WHERE r.acl && %s AND %s))',
-                      visible, acl, filter);
+    ELSIF plan ? 'record_ids' THEN
+        RETURN format('FROM mmsearch.segment AS s WHERE %s AND s.record_id = ANY (%L::bigint[])',
+                      visible, ARRAY(SELECT jsonb_array_elements_text(plan -> 'record_ids')));
     ELSIF per_row THEN
         RETURN format('FROM mmsearch.segment AS s CROSS JOIN LATERAL (SELECT FROM mmsearch.record'
                       ' AS r WHERE r.id = s.record_id AND r.acl && %s AND %s OFFSET 0) AS passes'
