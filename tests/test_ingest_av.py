@@ -93,17 +93,27 @@ def test_typed_description_finds_the_shot_that_shows_it(client: Client, media: d
     assert "image" in shot.ranks
 
 
-def test_sound_windows_are_embedded_and_more_like_this_works(client: Client, media: dict) -> None:
+def test_sound_windows_are_embedded_and_more_like_this_works(
+    client: Client, media: dict, tmp_path: Path
+) -> None:
+    """More like a sound window: the same moment of a copy of the recording comes first;
+    the window's own recording never comes back (its record is left out, not just it)."""
     with client.db.transaction() as conn:
         windows, with_vec = conn.execute(
             "SELECT count(*), count(sound_vec) FROM mmsearch.segment WHERE kind = 'window'"
         ).fetchone()
-        window_id = conn.execute(
-            "SELECT min(id) FROM mmsearch.segment WHERE kind = 'window'"
-        ).fetchone()[0]
+        window_id, start_s, record_id = conn.execute(
+            "SELECT id, start_s, record_id FROM mmsearch.segment WHERE kind = 'window'"
+            " ORDER BY id LIMIT 1 OFFSET 1"
+        ).fetchone()
     assert windows > 0 and with_vec == windows
-    hits = client.search(window_id, collection="av", segments=True, k=5)
-    assert hits and all(h.segment_id != window_id for h in hits)
+    assert client.search(window_id, collection="av", segments=True, k=5) == []
+    (tmp_path / "memo-copy.mp3").write_bytes((media["root"] / "memo.mp3").read_bytes())
+    client.ingest([tmp_path], collection="av-copy")
+    hits = client.search(window_id, segments=True, k=5)
+    assert hits and all(hit.record_id != record_id for hit in hits)
+    assert (hits[0].kind, hits[0].start_s) == ("window", start_s)
+    assert hits[0].ranks == {"sound": 1}
 
 
 def test_cli_json_points_at_the_moment(client: Client, media: dict) -> None:
