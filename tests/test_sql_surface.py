@@ -459,7 +459,7 @@ def test_bi_role_cannot_execute_search_functions(corpus: dict[str, int], dsn: st
         "SELECT * FROM mmsearch.hybrid_search('password', NULL)",
         "SELECT mmsearch.segment_vector(1)",
         "SELECT * FROM mmsearch.search(query => 'password')",
-        "SELECT * FROM mmsearch.search_statement('{\"query\": \"password\"}')",
+        'SELECT * FROM mmsearch.search_statement(\'{"query": "password"}\')',
         'SELECT * FROM mmsearch.search_request(\'{"query": "password"}\')',
     ]
     with connect(dsn, "bi") as conn:
