@@ -103,7 +103,7 @@ def test_bad_values_are_one_line_user_errors(
         ({"rrf_k": "60"}, "rrf_k must be an int"),
         ({"segments": 1}, "segments must be True or False"),
         ({"weights": {"keyword": True}}, "weights map leg names to numbers"),
-        ({"colection": "opts"}, "colection"),
+        ({"colection": "opts"}, r"search\(\) got an unexpected keyword argument 'colection'"),
     ],
 )
 def test_wrong_types_and_misspelt_options_are_type_errors(
