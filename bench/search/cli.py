@@ -31,23 +31,27 @@ PG_SYSTEMS = {"mmsearch": "mmsearch", "sql": "hand-written SQL"}
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = arguments(argv)
+    for key in (s for s in args.systems if s in PEERS):
+        PEERS[key].check_installed()  # before an hour of PostgreSQL, not after
     started = time.perf_counter()
     data = generate(args.n, args.queries, args.dim)
     scenarios = [s for s in SCENARIOS if s.key in args.scenarios]
     truth = {s.key: ground_truth(data, s) for s in scenarios}
     run = Run(args.n, args.dim, args.queries, {}, [], {"numpy": np.__version__}, {},
               {k: str(v) for k, v in vars(args).items() if k != "dsn"}, 0.0)  # fmt: skip
-    if set(args.systems) & set(PG_SYSTEMS):
-        with database(args) as dsn:
-            measure_postgres(run, dsn, data, scenarios, truth, args)
-    for key in (s for s in args.systems if s in PEERS):
-        measure_peer(run, PEERS[key], data, scenarios, truth, args)
-    run.wall_s = time.perf_counter() - started
+    try:
+        if set(args.systems) & set(PG_SYSTEMS):
+            with database(args) as dsn:
+                measure_postgres(run, dsn, data, scenarios, truth, args)
+        for key in (s for s in args.systems if s in PEERS):
+            measure_peer(run, PEERS[key], data, scenarios, truth, args)
+    finally:  # what was measured is kept, even when a later system fails
+        run.wall_s = time.perf_counter() - started
+        print(f"wrote {write_json(run)}")
     print_tables(run)
     if args.plots and args.sweep:
         for path in plot(run):
             print(f"wrote {path}")
-    print(f"wrote {write_json(run)}")
 
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -10,6 +10,7 @@ the system has HNSW, so that the sweep compares engines rather than graph qualit
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -76,6 +77,15 @@ class Peer:
     #: query kinds it cannot express → why (shown in the table instead of numbers)
     cannot: ClassVar[dict[str, str]] = {}
 
+    #: the packages it needs (the `bench` extra)
+    packages: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_installed(cls) -> None:
+        missing = [name for name in cls.packages if importlib.util.find_spec(name) is None]
+        if missing:
+            raise SystemExit(f"{cls.name} needs {missing}: pip install -e '.[bench]'")
+
     def __init__(self, dim: int, keep: Path | None = None) -> None:
         """In a temporary directory, or under `keep` (kept for the next run, see `reuse`)."""
         self.dim = dim
@@ -130,6 +140,7 @@ class LanceDB(Peer):
 
     name = "LanceDB"
     key = "lancedb"
+    packages = ("lancedb", "pyarrow")
     knob = "ef"
     sweep = (10, 20, 40, 80, 160, 320)
     default = 40
@@ -241,6 +252,7 @@ class Chroma(Peer):
 
     name = "Chroma"
     key = "chroma"
+    packages = ("chromadb",)
     knob = "ef_search"
     sweep = (10, 20, 40, 80, 160, 320)
     default = 100
@@ -344,6 +356,7 @@ class MilvusLite(Peer):
 
     name = "Milvus Lite"
     key = "milvus"
+    packages = ("pymilvus", "milvus_lite")
     knob = "ef"
     sweep = (10, 20, 40, 80, 160, 320)
     default = 64
