@@ -198,7 +198,11 @@ def postgres_rows(
     if scenario.floor is None:
         return [*rows, cannot(scenario.name, PG_SYSTEMS["sql"], "no fusion of two rankings")]
     floor, path_of = systems.hand_written(db, corpus, data, scenario)
-    knobs = (systems.EXACT, *systems.EF_SEARCH) if args.sweep and vector else (None,)
+    # the exact plan last (a full scan when nothing filters: over budget, ending the sweep)
+    knobs: tuple[int | None, ...] = (None,)
+    if args.sweep and vector:
+        filtered = scenario.flag or scenario.tag or scenario.principal
+        knobs = (*systems.EF_SEARCH, systems.EXACT) if filtered else systems.EF_SEARCH
     hand = tune(scenario.name, PG_SYSTEMS["sql"], "", "ef_search", floor, knobs,
                 truth["segments"] if truth else None, n, args.budget,
                 systems.knob_label)  # fmt: skip
