@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.trust              # 100k segments, 50 queries, a 200 MB file
         [--dsn URL]                              # a server to create the scratch database on
 
-Keyword search: `Client.search(mode="keyword")` (the query builder) and the SQL function
+Keyword search: `Client.search(mode="keyword")` (`mmsearch.search_request`) and the SQL function
 `mmsearch.keyword_search`, both through the service login, as a caller who sees about 10%
 of the rows and as one who sees them all. First as shipped (`ts_match_vq` not LEAKPROOF:
 the match is evaluated after the row-level security filter, on every visible row; no
@@ -80,13 +80,15 @@ def keyword_latencies(
 ) -> list[float]:
     """Seconds per query: the Python API's keyword mode, or the SQL function."""
     from mmsearch.embed.registry import Embedders
+    from mmsearch.query.request import SearchOptions
     from mmsearch.query.search import search
 
     seconds = []
     for query in queries:
         started = time.perf_counter()
         if api:
-            search(db, Embedders(()), query, mode="keyword", principals=principals, k=10)
+            options = SearchOptions(mode="keyword", principals=principals, k=10)
+            search(db, Embedders(()), query, options)
         else:
             with db.reader(principals) as conn:
                 sql = "SELECT * FROM mmsearch.keyword_search(%s, NULL, 10)"

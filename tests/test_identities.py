@@ -77,8 +77,8 @@ def board_rows(conn: psycopg.Connection, board_id: int) -> list[str]:
         f"'{BOARD_WORD} espresso', '[1,2,0.5]'::vector, 'tiny', k => 50)",
         "more_like_this": "SELECT record_id FROM mmsearch.more_like_this("
         "(SELECT min(id) FROM mmsearch.segment), 'tiny', 50)",
-        "vector_leg": "SELECT s.record_id FROM mmsearch.vector_leg('[1,2,0.5]'::vector, 'tiny')"
-        " AS l JOIN mmsearch.segment AS s ON s.id = l.segment_id",
+        "search": "SELECT record_id FROM mmsearch.search(vectors => jsonb_build_object("
+        "'tiny', '[1,2,0.5]'::vector), segments => true, k => 1000)",
     }
     leaked = []
     for name, statement in reads.items():

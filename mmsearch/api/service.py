@@ -49,7 +49,7 @@ class SearchParams(BaseModel):
 
     def options(self, caller: Caller) -> dict[str, Any]:
         """Keyword arguments of `Client.search`, with the principals the caller runs as."""
-        from mmsearch.cli.search import parse_weights
+        from mmsearch.query.request import parse_weights
 
         return {
             "collection": self.collection,
@@ -60,7 +60,7 @@ class SearchParams(BaseModel):
             "principals": caller.principals_for(self.principal),
             "k": self.k,
             "segments": self.segments,
-            "weights": parse_weights(tuple(self.weight)),
+            "weights": parse_weights(self.weight),
         }
 
 

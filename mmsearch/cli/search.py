@@ -10,6 +10,7 @@ import click
 
 from mmsearch.cli.output import printable
 from mmsearch.errors import UserError
+from mmsearch.query.request import parse_weights
 
 if TYPE_CHECKING:
     from mmsearch.query.request import Mode
@@ -147,17 +148,3 @@ def _search_through_server(
         return remote.search(subject, options)
     except ServerUnreachable:
         return None
-
-
-def parse_weights(pairs: tuple[str, ...]) -> dict[str, float]:
-    """`LEG=W` pairs as a dict; a malformed pair is a one-line user error."""
-    weights: dict[str, float] = {}
-    for pair in pairs:
-        leg, sep, value = pair.partition("=")
-        try:
-            weights[leg.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not leg.strip() or weights[leg.strip()] < 0:
-            raise UserError(f"--weight expects LEG=WEIGHT with WEIGHT >= 0, got {pair!r}")
-    return weights

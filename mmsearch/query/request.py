@@ -11,7 +11,7 @@ Ranges (k, rrf_k, weights >= 0, query length) are checked once, by the SQL searc
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -123,3 +123,18 @@ def _weights(value: object) -> dict[str, float]:
             raise UserError(f"the weight of {leg!r} must be a finite number, not {weight}")
         checked[leg] = float(weight)
     return checked
+
+
+def parse_weights(pairs: Iterable[str]) -> dict[str, float]:
+    """`LEG=W` pairs (the CLI's `--weight`, the HTTP API's `weight`) as a dict; a malformed
+    pair is a one-line user error."""
+    weights: dict[str, float] = {}
+    for pair in pairs:
+        leg, sep, value = pair.partition("=")
+        try:
+            weights[leg.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not leg.strip() or weights[leg.strip()] < 0:
+            raise UserError(f"--weight expects LEG=WEIGHT with WEIGHT >= 0, got {pair!r}")
+    return weights

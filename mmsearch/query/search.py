@@ -123,8 +123,8 @@ def explain(db: Database, planned: SearchPlan, *, analyze: bool = False) -> str:
 def _analyze(db: Database, settings: dict[str, str], statement: str) -> str:
     with db.transaction() as conn, _user_errors():
         owner = conn.execute(
-            "SELECT proowner::regrole::text FROM pg_proc"
-            " WHERE oid = 'mmsearch.search_request(jsonb)'::regprocedure"
+            "SELECT r.rolname FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner"
+            " WHERE p.oid = 'mmsearch.search_request(jsonb)'::regprocedure"
         ).fetchone()[0]
         try:
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
