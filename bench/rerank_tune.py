@@ -46,7 +46,9 @@ def candidates(client: Client, judged: JudgedSet, depth: int) -> list[dict[str, 
     for query in judged.queries:
         if query.text is None:
             continue
-        hits = client.search(query.text, collection=judged.name, mode="hybrid", k=depth)
+        hits = client.search(
+            query.text, collection=judged.name, mode="hybrid", k=depth, rerank=False
+        )
         started = time.perf_counter()
         judge = _Judge(reranker, query.text, context)
         evidence = [judge.evidence(hit) for hit in hits]

@@ -6,6 +6,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from mmsearch.db import schema
 from mmsearch.db.credentials import CredentialStore
 from mmsearch.db.engine import Database, resolve_dsn
 from mmsearch.embed.registry import Embedders
+from mmsearch.errors import UserError
 from mmsearch.spaces import Space, list_spaces, register_configured
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from mmsearch.ingest.types import Extracted
     from mmsearch.query.request import Mode, SearchOptions, VectorPath
     from mmsearch.query.search import Hit, SearchPlan
+    from mmsearch.rerank import Reranker
 
 
 class Client:
@@ -43,6 +46,8 @@ class Client:
         self.settings = settings
         self.embedders = embedders if embedders is not None else Embedders(settings.spaces)
         self._query_extractors: Extractors | None = None
+        self._reranker: Reranker | None = None
+        self._reranker_loaded = False
         self._lock = threading.Lock()
 
     @classmethod
@@ -306,6 +311,7 @@ class Client:
         spaces: str | Sequence[str] | None = None,
         ef_search: int | None = None,
         vector_path: VectorPath = "auto",
+        rerank: bool = True,
     ) -> list[Hit]:
         """Search by text, by example (a `Path`), or "more like" a segment id (an `int`).
 
@@ -315,7 +321,9 @@ class Client:
         a keyword leg); `weights` ({leg: w}) and `rrf_k` tune their fusion. `principals` are
         whom to search as (row-level security decides). One hit per record, its best segment,
         unless `segments`. `ef_search` and `vector_path` ("exact", "hnsw") override how
-        vector legs rank. A string where a list is expected is one item.
+        vector legs rank. A string where a list is expected is one item. With a reranker
+        configured (`[rerank]` in config.toml) and `rerank`, a typed query's first `depth`
+        candidates are reordered by it before the cut to `k`.
         """
         from mmsearch.query.request import SearchOptions
 
@@ -325,7 +333,30 @@ class Client:
             weights=weights, rrf_k=rrf_k, segments=segments, spaces=spaces,
             ef_search=ef_search, vector_path=vector_path,
         )  # fmt: skip
-        return self.run(self.plan(query, options))
+        if not isinstance(rerank, bool):
+            raise TypeError(f"rerank must be True or False, not {rerank!r}")
+        reranker = self.reranker() if rerank and isinstance(query, str) else None
+        if reranker is None:
+            return self.run(self.plan(query, options))
+        from mmsearch.rerank import RerankContext
+
+        deeper = replace(options, k=max(options.k, reranker.depth))
+        hits = self.run(self.plan(query, deeper))
+        context = RerankContext(self.db, self.embedders, tuple(options.principals or ()))
+        return reranker.rerank(query, hits, context)[: options.k]
+
+    def reranker(self) -> Reranker | None:
+        """The configured second stage (`[rerank]`), loaded once per client; None when off."""
+        from mmsearch.rerank import load
+
+        with self._lock:
+            if not self._reranker_loaded:
+                try:
+                    self._reranker = load(self.settings.rerank)
+                except (TypeError, ValueError) as exc:
+                    raise UserError(f"[rerank] in config.toml: {exc}") from None
+                self._reranker_loaded = True
+            return self._reranker
 
     def plan(self, query: str | Path | int, options: SearchOptions | None = None) -> SearchPlan:
         """Encode a query once, for `run` and `explain` (the CLI's --explain uses both)."""

@@ -126,6 +126,34 @@ def test_evidence_reranks_real_search_hits(client: Client, panorama: Path, tmp_p
     assert after[0] == "wide.jpg", (before, after)
 
 
+@pytest.mark.model
+def test_client_search_reranks_only_when_configured(
+    client: Client, panorama: Path, tmp_path: Path
+) -> None:
+    """The evidence reranker in `[rerank]` reorders `Client.search` itself: even at k=1 it
+    looks at its `depth` candidates, so the panorama's cat wins; a client without a
+    `[rerank]` table (the default) and `rerank=False` keep the search's order."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "wide.jpg").write_bytes(panorama.read_bytes())
+    for name in ("astronaut", "horse", "camera"):
+        photo(name).save(folder / f"{name}.jpg")
+    client.ingest([folder], collection="rerank-client")
+    options = {"collection": "rerank-client", "mode": "vector"}
+    assert client.settings.rerank == {}
+    plain = [Path(h.uri).name for h in client.search("a cat", k=4, **options)]
+    assert plain[0] != "wide.jpg" and "rerank" not in client.search("a cat", **options)[0].ranks
+    rerank = {"name": "evidence", "weight": 3.0, "rrf_k": 1.0}
+    configured = Client(
+        client.db, replace(client.settings, rerank=rerank), embedders=client.embedders
+    )
+    assert configured.reranker() is configured.reranker()  # loaded once per client
+    best = configured.search("a cat", k=1, **options)
+    assert [Path(h.uri).name for h in best] == ["wide.jpg"] and "rerank" in best[0].ranks
+    unranked = configured.search("a cat", k=4, rerank=False, **options)
+    assert [Path(h.uri).name for h in unranked] == plain
+
+
 def _tiny_cross_encoder(path: Path) -> Path:
     """A randomly initialised BERT cross-encoder with a WordPiece vocabulary of the test words."""
     import torch

@@ -60,7 +60,9 @@ if TYPE_CHECKING:
     help="LEG=W: weight of a leg in the fusion (text, image, visual, sound, keyword, …).",
 )
 @click.option(
-    "--explain", is_flag=True, help="Also print the SQL it runs, ready for psql (stderr)."
+    "--explain",
+    is_flag=True,
+    help="Also print the SQL it runs, ready for psql (stderr); its hits are not reranked.",
 )
 @click.option("--analyze", is_flag=True, help="With --explain: also the plan, as run (owner).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, best first.")
@@ -115,10 +117,13 @@ def search_command(
         from mmsearch.query.request import SearchOptions
 
         with Client.connect() as client:
-            planned = client.plan(subject, SearchOptions(**options))
-            if explain or analyze:
+            if explain or analyze:  # the database's stage, as it runs: no rerank
+                planned = client.plan(subject, SearchOptions(**options))
                 click.echo(client.explain(planned, analyze=analyze), err=True)
-            hits = [hit.as_dict() for hit in client.run(planned)]
+                found = client.run(planned)
+            else:
+                found = client.search(subject, **options)
+            hits = [hit.as_dict() for hit in found]
     for rank, hit in enumerate(hits, 1):
         if as_json:
             click.echo(json.dumps(hit))

@@ -136,6 +136,7 @@ def _run_mode(
             k=depth,
             principals=principals,
             spaces=spaces,
+            rerank=False,  # the configured reranker is scored as its own mode
         )
         if reranked and isinstance(subject, str):
             from mmsearch.rerank import RerankContext
