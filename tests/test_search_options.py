@@ -84,7 +84,7 @@ def test_a_string_where_a_list_goes_is_one_item(client: Client, corpus: None) ->
         ({"weights": {"txt": 1.0}}, "weights name no leg: txt"),
         ({"mode": "fuzzy"}, "unknown mode"),
         ({"vector_path": "sideways"}, "vector_path must be auto, exact or hnsw"),
-        ({"spaces": ["nope"]}, "no space named 'nope' is configured"),
+        ({"spaces": ["nope"]}, "cannot search space 'nope': configured and registered are"),
     ],
 )
 def test_bad_values_are_one_line_user_errors(

@@ -56,12 +56,15 @@ def encode(
 
 def _spaces(embedders: Embedders, options: SearchOptions, registered: Collection[str]) -> list[str]:
     """The spaces a query may use: those asked for, else every configured one in the database."""
+    available = [name for name in embedders.names() if name in registered]
     if not options.spaces:
-        return [name for name in embedders.names() if name in registered]
+        return available
     for name in options.spaces:
-        embedders.spec(name)  # a one-line error naming the configured spaces
-        if name not in registered:
-            raise UserError(f"space {name!r} is not in the database yet: run mmsearch init")
+        if name not in available:
+            raise UserError(
+                f"cannot search space {name!r}: configured and registered are"
+                f" {', '.join(available) or 'none'}"
+            )
     return list(options.spaces)
 
 

@@ -46,7 +46,8 @@ CREATE POLICY own_row ON mmsearch.person FOR SELECT USING (login = session_user)
 -- function owned by this role (NOLOGIN, no member but the owner) reads every row, so the
 -- policy adds nothing, and MUST itself apply exactly the policy's predicate,
 --     acl && (SELECT mmsearch.current_principals())
--- with SET search_path pinned, no dynamic SQL built from its arguments, and EXECUTE granted
+-- with SET search_path pinned, no SQL text from its arguments (identifiers from the space
+-- registry via %I, values via %L or USING: 047_search_core.sql), and EXECUTE granted
 -- only to the app and analyst roles. Own such a function with
 --     ALTER FUNCTION mmsearch.f(...) OWNER TO :"role_search";
 DROP POLICY IF EXISTS search_definer_reads ON mmsearch.record;
