@@ -145,9 +145,12 @@ class LanceDB(Peer):
     sweep = (10, 20, 40, 80, 160, 320)
     default = 40
 
-    def load(self, data: Segments) -> None:
-        # before the import: else a deprecation warning (scores not selected) per query
+    def __init__(self, dim: int, keep: Path | None = None) -> None:
+        # before lancedb's import: else a deprecation warning (scores not selected) per query
         os.environ.setdefault("LANCEDB_LOG", "error")
+        super().__init__(dim, keep)
+
+    def load(self, data: Segments) -> None:
         import lancedb
         import pyarrow as pa
 
