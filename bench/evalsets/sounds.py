@@ -142,7 +142,6 @@ def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
     """Copy the clips under opaque names into `cache/sound-sound/docs`, write the perturbed
     queries beside that folder (one per variant), and judge both sets. `quick` perturbs each
     clip once (the three perturbations in turn) instead of three times."""
-    named = clips(cache)
     root = cache / SOUND_SOUND
     docs, examples = root / "docs", root / ("queries-quick" if quick else "queries")
     for folder in (docs, examples):
@@ -151,36 +150,14 @@ def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
         folder.mkdir(parents=True)
     doc_of: dict[str, str] = {}
     documents: dict[str, Path] = {}
-    for name, path in named.items():
+    for name, path in clips(cache).items():
         doc = opaque_id("snd", path.read_bytes())
         doc_of[name] = doc
         if doc not in documents:
             documents[doc] = docs / f"{doc}.oga"
             shutil.copyfile(path, documents[doc])
-    family = {name: group for group in FAMILIES for name in group}
-
-    by_example = []
-    for i, doc in enumerate(sorted(documents)):
-        source = documents[doc]
-        names = [n for n, d in doc_of.items() if d == doc]
-        kin = {doc_of[k] for n in names for k in family.get(n, ())} - {doc}
-        relevant = (Judgment(doc, grade=2), *(Judgment(k) for k in sorted(kin)))
-        for which in [i % len(PERTURBATIONS)] if quick else range(len(PERTURBATIONS)):
-            example = perturbed(source, doc, which, examples)
-            by_example.append(
-                Query(query_id(f"{doc} {PERTURBATIONS[which][0]}"), relevant, example=example)
-            )
-
-    by_text = []
-    for text, best, also in DESCRIPTIONS:
-        best_docs = {doc_of[n] for n in best}
-        also_docs = {doc_of[n] for n in also} - best_docs
-        relevant = (
-            *(Judgment(d, grade=2) for d in sorted(best_docs)),
-            *(Judgment(d) for d in sorted(also_docs)),
-        )
-        by_text.append(Query(query_id(text), relevant, text=text))
-
+    by_example = _example_queries(documents, doc_of, examples, quick)
+    by_text = _text_queries(doc_of)
     seconds = sum(probe(p).duration_s or 0.0 for p in documents.values())
     corpus = f"{len(documents)} freedesktop theme sounds ({seconds:.0f} s in all)"
     return [
@@ -208,3 +185,35 @@ def build(cache: Path, *, quick: bool = False) -> list[JudgedSet]:
             reuses=SOUND_SOUND,
         ),
     ]
+
+
+def _example_queries(
+    documents: dict[str, Path], doc_of: dict[str, str], examples: Path, quick: bool
+) -> list[Query]:
+    """Perturbed copies of each clip: the original judged 2, its named family 1."""
+    family = {name: group for group in FAMILIES for name in group}
+    queries = []
+    for i, doc in enumerate(sorted(documents)):
+        names = [n for n, d in doc_of.items() if d == doc]
+        kin = {doc_of[k] for n in names for k in family.get(n, ())} - {doc}
+        relevant = (Judgment(doc, grade=2), *(Judgment(k) for k in sorted(kin)))
+        for which in [i % len(PERTURBATIONS)] if quick else range(len(PERTURBATIONS)):
+            example = perturbed(documents[doc], doc, which, examples)
+            queries.append(
+                Query(query_id(f"{doc} {PERTURBATIONS[which][0]}"), relevant, example=example)
+            )
+    return queries
+
+
+def _text_queries(doc_of: dict[str, str]) -> list[Query]:
+    """The written descriptions: their best clips judged 2, the others named 1."""
+    queries = []
+    for text, best, also in DESCRIPTIONS:
+        best_docs = {doc_of[n] for n in best}
+        also_docs = {doc_of[n] for n in also} - best_docs
+        relevant = (
+            *(Judgment(d, grade=2) for d in sorted(best_docs)),
+            *(Judgment(d) for d in sorted(also_docs)),
+        )
+        queries.append(Query(query_id(text), relevant, text=text))
+    return queries
