@@ -88,15 +88,7 @@ def search_command(
     A running `mmsearch serve` for the same database answers it (models already loaded);
     `--explain`, `--space` and a machine with no server search in-process.
     """
-    if (query is None) == (like is None):
-        raise UserError("give a QUERY to search for, or --like FILE|SEGMENT_ID, not both")
-    subject: str | Path | int
-    if like is None:
-        subject = query
-    else:
-        subject = int(like) if like.isdigit() else Path(like)
-        if isinstance(subject, Path) and not subject.is_file():
-            raise UserError(f"--like: no such file {like!r}")
+    subject = _subject(query, like)
     options: dict[str, Any] = {
         "collection": list(collections),
         "media_types": list(media_types),
@@ -124,6 +116,25 @@ def search_command(
             else:
                 found = client.search(subject, **options)
             hits = [hit.as_dict() for hit in found]
+    _print_hits(hits, as_json)
+
+
+def _subject(query: str | None, like: str | None) -> str | Path | int:
+    """The text, the example file or the segment id searched for (exactly one is given)."""
+    if (query is None) == (like is None):
+        raise UserError("give a QUERY to search for, or --like FILE|SEGMENT_ID, not both")
+    if query is not None:
+        return query
+    assert like is not None  # one of the two, checked above
+    if like.isdigit():
+        return int(like)
+    if not Path(like).is_file():
+        raise UserError(f"--like: no such file {like!r}")
+    return Path(like)
+
+
+def _print_hits(hits: list[dict[str, Any]], as_json: bool) -> None:
+    """One JSON object a line, or two or three readable lines a hit."""
     for rank, hit in enumerate(hits, 1):
         if as_json:
             click.echo(json.dumps(hit))
