@@ -7,6 +7,7 @@ source checkout does. The Alembic configuration is built here, not read from an 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
@@ -27,6 +28,10 @@ MIGRATION_LOCK_KEY = 0x6D6D7365
 #: the longest a migration waits for one lock before it backs off and tries again
 MIGRATION_LOCK_TIMEOUT = "2s"
 MIGRATION_ATTEMPTS = 15
+PRINCIPALS_ONCE = "(SELECT mmsearch.current_principals())"
+PRINCIPALS_PER_ROW = "mmsearch.current_principals()"
+#: the psql variable `:caller_principals` (not the cast `::`)
+_CALLER_PRINCIPALS = re.compile(r"(?<!:):caller_principals\b")
 
 
 def engine_for(dsn: str) -> Engine:
@@ -52,20 +57,34 @@ def sql_files() -> list[tuple[str, str]]:
     return [(e.name, e.read_text(encoding="utf-8")) for e in sorted(entries, key=lambda e: e.name)]
 
 
-def apply_sql_files(connection: Connection) -> None:
+def apply_sql_files(connection: Connection, *, on_citus: bool = False) -> None:
     """Apply functions, roles, policies and views; each file is safe to run again.
 
     One statement at a time (see `statements`): Citus forwards some DDL to its workers as
     the query string it was given, and a worker refuses a string of several statements.
-    The files name this database's roles as psql variables (`mmsearch.db.roles`).
+    The files name this database's roles as psql variables (`mmsearch.db.roles`), and the
+    policies' call of `current_principals()` as `:caller_principals` (`policy_principals`).
     """
     from mmsearch.db.roles import read_roles
 
     raw = connection.connection.driver_connection
     roles = read_roles(raw)
+    principals = policy_principals(on_citus=on_citus)
     for _, body in sql_files():
-        for statement in split_statements(roles.substitute(body)):
+        body = _CALLER_PRINCIPALS.sub(principals, roles.substitute(body))
+        for statement in split_statements(body):
             raw.execute(statement)
+
+
+def policy_principals(*, on_citus: bool) -> str:
+    """The caller's principals as an RLS policy reads them.
+
+    On one server a scalar subquery, which PostgreSQL runs once per query (an InitPlan);
+    a plain call of the STABLE function would run once per row. Citus refuses subqueries
+    in the policies of distributed tables, so there it is the plain call, evaluated per row
+    on the shards: `current_principals()` keeps that cheap (020_functions.sql).
+    """
+    return PRINCIPALS_PER_ROW if on_citus else PRINCIPALS_ONCE
 
 
 def alembic_config(stack: ExitStack) -> Config:

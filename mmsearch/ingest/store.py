@@ -1,4 +1,4 @@
-"""Writing one record and its segments: update-or-insert, binary COPY, in one transaction."""
+"""Writing one record and its segments: update-or-insert, in one transaction."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ SEGMENT_COLUMNS = (
     "metadata",
 )
 SEGMENT_TYPES = ("int8", "int4", "text", "float8", "float8", "int4", "int4", "text", "jsonb")
+#: segments per INSERT statement (PostgreSQL takes at most 65535 parameters)
+INSERT_ROWS = 500
 
 
 #: who sees a new record when the ingest names nobody
@@ -72,11 +74,7 @@ def write_record(
     reader sees either version whole, never a mix.
     """
     lock_uri(conn, target.collection_id, uri)
-    existing = conn.execute(
-        "SELECT id, sha256, acl, tags FROM mmsearch.record"
-        " WHERE collection_id = %s AND uri = %s FOR UPDATE",
-        (target.collection_id, uri),
-    ).fetchone()
+    existing = locked_record(conn, target.collection_id, uri)
     if existing and existing[1] == sha256:
         return "unchanged"  # a concurrent ingest stored the same bytes first
     columns = {
@@ -103,12 +101,39 @@ def write_record(
             ),
             tuple(columns.values()),
         ).fetchone()[0]
-    copy_segments(conn, record_id, extracted, vectors, spaces)
-    conn.execute(
-        "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s",
-        (target.collection_id, uri),
-    )
+    insert_segments(conn, record_id, extracted, vectors, spaces)
+    forget_error(conn, target.collection_id, uri)
     return "updated" if existing else "ingested"
+
+
+def locked_record(conn: psycopg.Connection, collection_id: int, uri: str) -> tuple[Any, ...] | None:
+    """(id, sha256, acl, tags) of the stored record, row-locked until the transaction ends.
+
+    Found by (collection, uri), then locked by its id: Citus locks rows only in a query
+    routed by the distribution column. The uri's `ingest_lock` row, held already, keeps
+    the record from appearing or going in between; the row lock keeps a concurrent
+    `acl`/`tags` change from being overwritten with the values read here.
+    """
+    found = conn.execute(
+        "SELECT id FROM mmsearch.record WHERE collection_id = %s AND uri = %s",
+        (collection_id, uri),
+    ).fetchone()
+    if found is None:
+        return None
+    return conn.execute(
+        "SELECT id, sha256, acl, tags FROM mmsearch.record WHERE id = %s FOR UPDATE", found
+    ).fetchone()
+
+
+def forget_error(conn: psycopg.Connection, collection_id: int, uri: str) -> None:
+    """Delete the uri's ingest error, if it has one: on Citus `ingest_error` is a reference
+    table, whose every write is a two-phase commit on all nodes, while a read is local."""
+    key = (collection_id, uri)
+    if conn.execute(
+        "SELECT EXISTS (SELECT FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s)",
+        key,
+    ).fetchone()[0]:
+        conn.execute("DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s", key)
 
 
 def lock_uri(conn: psycopg.Connection, collection_id: int, uri: str) -> None:
@@ -142,46 +167,50 @@ def record_columns(
     }
 
 
-def copy_segments(
+def insert_segments(
     conn: psycopg.Connection,
     record_id: int,
     extracted: Extracted,
     vectors: dict[str, list[np.ndarray | None]],
     spaces: dict[str, Space],
 ) -> None:
-    """COPY the segments of one record, through a temporary staging table: PostgreSQL
-    refuses COPY FROM into a table with row-level security, and one INSERT … SELECT from
-    the stage is still set-based."""
+    """INSERT the segments of one record, `INSERT_ROWS` rows a statement, values bound as
+    parameters (vectors in binary).
+
+    Not COPY: PostgreSQL refuses COPY FROM into a table with row-level security, and on
+    Citus an INSERT … SELECT from a staging table is turned into a COPY into the shards
+    (refused there for the same reason). A multi-row INSERT goes as one statement to the
+    record's shard.
+    """
     columns = [*SEGMENT_COLUMNS, *(s.column_name for s in spaces.values())]
     types = [*SEGMENT_TYPES, *(vector_type(s) for s in spaces.values())]
-    names = sql.SQL(", ").join(map(sql.Identifier, columns))
-    conn.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE segment_stage ON COMMIT DROP AS"
-            " SELECT {} FROM mmsearch.segment WITH NO DATA"
-        ).format(names)
+    row = sql.SQL("({})").format(
+        sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(kind)) for kind in types)
     )
-    copy_sql = sql.SQL("COPY segment_stage ({}) FROM STDIN (FORMAT BINARY)").format(names)
-    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-        copy.set_types(types)
-        for ordinal, seg in enumerate(extracted.segments):
-            copy.write_row(
-                [
-                    record_id,
-                    ordinal,
-                    seg.kind,
-                    seg.start_s,
-                    seg.end_s,
-                    seg.char_start,
-                    seg.char_end,
-                    clean_text(seg.content) if seg.content else None,
-                    Jsonb(seg.metadata),
-                    *(vectors[name][ordinal] for name in spaces),
-                ]
-            )
-    conn.execute(
-        sql.SQL("INSERT INTO mmsearch.segment ({0}) SELECT {0} FROM segment_stage").format(names)
-    )
+    rows = [
+        (
+            record_id,
+            ordinal,
+            seg.kind,
+            seg.start_s,
+            seg.end_s,
+            seg.char_start,
+            seg.char_end,
+            clean_text(seg.content) if seg.content else None,
+            Jsonb(seg.metadata),
+            *(vectors[name][ordinal] for name in spaces),
+        )
+        for ordinal, seg in enumerate(extracted.segments)
+    ]
+    for start in range(0, len(rows), INSERT_ROWS):
+        chunk = rows[start : start + INSERT_ROWS]
+        conn.execute(
+            sql.SQL("INSERT INTO mmsearch.segment ({}) VALUES {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join([row] * len(chunk)),
+            ),
+            [value for values in chunk for value in values],
+        )
 
 
 def vector_type(space: Space) -> str:

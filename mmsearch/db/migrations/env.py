@@ -37,9 +37,10 @@ def run(connection: Connection) -> None:
             text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"{SCHEMA}.install"}
         ).scalar()
         if schema_present:
-            if citus.is_coordinator(connection):
+            on_citus = citus.is_coordinator(connection)
+            if on_citus:
                 citus.distribute(connection)
-            apply_sql_files(connection)
+            apply_sql_files(connection, on_citus=on_citus)
 
 
 def serialise(connection: Connection) -> None:

@@ -3,35 +3,45 @@
 -- Whom the caller acts for. A person's login gets the principals the owner gave it in
 -- mmsearch.person (by session_user: SET ROLE cannot change it, and nothing the person sets
 -- counts). Only members of the app role, i.e. the application's service login, pass
--- principals per request, in the transaction-local setting mmsearch.principals; for anyone
--- else that setting is never even parsed. Everybody is `public`. SECURITY DEFINER, owned by
--- the views role (030_security.sql): nobody else reads mmsearch.person.
-CREATE OR REPLACE FUNCTION mmsearch.current_principals() RETURNS text[]
-LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+-- principals per request, in the transaction-local setting mmsearch.principals, a JSON array
+-- of principal strings; for anyone else that setting is never even read. Everybody is
+-- `public`.
+--
+-- Cheap per call, because on Citus the policies call it once per row on the shards
+-- (030_security.sql; one server runs it once per query): an SQL expression that the planner
+-- inlines, with no table read and no JSON parse on the app's path (the array's brackets
+-- become an array literal's braces: the same strings for principals, which hold no
+-- backslash). The body is parsed once, at creation (RETURN …), so no caller's
+-- search_path can change what it calls. A person's stored principals come from
+-- person_principals(), SECURITY DEFINER, owned by the views role (030_security.sql):
+-- nobody else reads mmsearch.person.
+CREATE OR REPLACE FUNCTION mmsearch.person_principals() RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog
 -- On Citus this runs on the shards, where reading the reference table mmsearch.person is a
 -- nested distributed query; it reads that table's local copy, nothing else (elsewhere the
 -- setting is an inert placeholder).
 SET citus.allow_nested_distributed_execution = on
 AS $$
-DECLARE
-    given text[];
-BEGIN
-    -- Two branches: the app's path reads no table at all.
-    IF pg_has_role(session_user, :'role_app', 'MEMBER') THEN
-        given := ARRAY(SELECT jsonb_array_elements_text(
-                     coalesce(nullif(current_setting('mmsearch.principals', true), ''), '[]')::jsonb));
-    ELSE
-        given := coalesce((SELECT u.principals FROM mmsearch.person AS u
-                           WHERE u.login = session_user), '{}');
-    END IF;
-    RETURN ARRAY(SELECT DISTINCT p FROM unnest(given || 'public'::text) AS p ORDER BY 1);
-END
+    SELECT coalesce((SELECT u.principals FROM mmsearch.person AS u WHERE u.login = session_user),
+                    '{}')
 $$;
+COMMENT ON FUNCTION mmsearch.person_principals() IS
+    'The principals the owner gave the session''s login (mmsearch user principals NAME P...).';
+
+CREATE OR REPLACE FUNCTION mmsearch.current_principals() RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.pg_has_role(SESSION_USER, :'role_app', 'MEMBER')
+            THEN pg_catalog.translate(
+                     coalesce(nullif(pg_catalog.current_setting('mmsearch.principals', true), ''),
+                              '[]'),
+                     '[]', '{}')::text[]
+            ELSE mmsearch.person_principals() END
+       || 'public'::text;
 COMMENT ON FUNCTION mmsearch.current_principals() IS
     'The caller''s principals, plus public: a person''s login gets those the owner gave it '
     '(mmsearch user principals NAME P...); the application''s service login passes them per '
-    'transaction: SELECT set_config(''mmsearch.principals'', ''["user:alice"]'', true).';
+    'transaction: SET LOCAL mmsearch.principals = ''["user:alice"]''.';
 
 CREATE OR REPLACE FUNCTION mmsearch.register_space(
     p_name text, p_modalities text[], p_model_id text, p_revision text,

@@ -2,6 +2,11 @@
 -- A row of record, segment or ingest_error is visible when its acl overlaps
 -- mmsearch.current_principals() (020_functions.sql: a person's principals come from
 -- mmsearch.person, only the app's service login passes its own per transaction).
+--
+-- The policies hold that call as the variable caller_principals (mmsearch.db.schema):
+-- on one server `(SELECT mmsearch.current_principals())`, an InitPlan evaluated once per
+-- query; on a Citus coordinator the plain call, since Citus refuses subqueries in the
+-- policies of distributed tables, and the shards evaluate it per row (cheap by design).
 
 ALTER TABLE mmsearch.record ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mmsearch.record FORCE ROW LEVEL SECURITY;
@@ -14,14 +19,14 @@ ALTER TABLE mmsearch.person NO FORCE ROW LEVEL SECURITY;
 
 DROP POLICY IF EXISTS visible_to_principals ON mmsearch.record;
 CREATE POLICY visible_to_principals ON mmsearch.record FOR SELECT
-    USING (acl && (SELECT mmsearch.current_principals()));
+    USING (acl && :caller_principals);
 DROP POLICY IF EXISTS ingest_writes ON mmsearch.record;
 CREATE POLICY ingest_writes ON mmsearch.record FOR ALL TO :"role_ingest"
     USING (true) WITH CHECK (true);
 
 DROP POLICY IF EXISTS visible_to_principals ON mmsearch.segment;
 CREATE POLICY visible_to_principals ON mmsearch.segment FOR SELECT
-    USING (acl && (SELECT mmsearch.current_principals()));
+    USING (acl && :caller_principals);
 DROP POLICY IF EXISTS ingest_writes ON mmsearch.segment;
 CREATE POLICY ingest_writes ON mmsearch.segment FOR ALL TO :"role_ingest"
     USING (true) WITH CHECK (true);
@@ -29,7 +34,7 @@ CREATE POLICY ingest_writes ON mmsearch.segment FOR ALL TO :"role_ingest"
 -- A failed file's uri and reason are as private as the file: the acl it would have had.
 DROP POLICY IF EXISTS visible_to_principals ON mmsearch.ingest_error;
 CREATE POLICY visible_to_principals ON mmsearch.ingest_error FOR SELECT
-    USING (acl && (SELECT mmsearch.current_principals()));
+    USING (acl && :caller_principals);
 DROP POLICY IF EXISTS ingest_writes ON mmsearch.ingest_error;
 CREATE POLICY ingest_writes ON mmsearch.ingest_error FOR ALL TO :"role_ingest"
     USING (true) WITH CHECK (true);
@@ -62,9 +67,10 @@ GRANT USAGE ON SCHEMA mmsearch
     TO :"role_app", :"role_ingest", :"role_analyst", :"role_bi", :"role_views", :"role_search";
 GRANT SELECT ON mmsearch.install
     TO :"role_app", :"role_ingest", :"role_analyst", :"role_views", :"role_search";
--- Only current_principals() reads mmsearch.person: it runs as the views role (SECURITY
+-- Only person_principals() reads mmsearch.person: it runs as the views role (SECURITY
 -- DEFINER, a fixed body, search_path pinned), whose policy shows it the caller's row alone.
 GRANT SELECT ON mmsearch.person TO :"role_views";
+ALTER FUNCTION mmsearch.person_principals() OWNER TO :"role_views";
 ALTER FUNCTION mmsearch.current_principals() OWNER TO :"role_views";
 -- A client connecting with the service login checks the schema revision.
 GRANT SELECT ON public.mmsearch_alembic_version
