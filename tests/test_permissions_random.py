@@ -840,7 +840,7 @@ def test_no_role_can_bypass_or_disable_rls(
     # the search's core applies the callers' policy itself as the search role, which owns
     # nothing else (tests/test_search_security.py compares its results with what RLS shows)
     search_core = {"mmsearch.search_plan(jsonb)", "mmsearch.search_request(jsonb)"}
-    assert {"mmsearch.current_principals()", TOKEN_LOOKUP, *search_core} <= {d[0] for d in definers}
+    assert {"mmsearch.person_principals()", TOKEN_LOOKUP, *search_core} <= {d[0] for d in definers}
     for signature, function_owner, config in definers:
         assert any(c.startswith("search_path=") for c in config or []), signature
         if signature == TOKEN_LOOKUP:  # resolves an API token by its hash; reads no RLS row

@@ -105,11 +105,12 @@ class Pending:
             payload = "s.content ~ '[^[:space:]]' AND NOT s.kind = ANY(%(media)s::text[])"
         else:
             payload = "false"
+        # NOT IN an uncorrelated subquery (a hashed set), not a correlated NOT EXISTS on the
+        # reference tables, which Citus does not plan inside a query on `segment`
         return sql.SQL(
             "s.{} IS NULL AND (%(cid)s::int IS NULL OR s.collection_id = %(cid)s) AND {}"
-            " AND NOT EXISTS (SELECT 1 FROM mmsearch.backfill_skip AS k"
-            " JOIN mmsearch.space AS sp ON sp.id = k.space_id"
-            " WHERE sp.name = %(space)s AND k.segment_id = s.id)"
+            " AND s.id NOT IN (SELECT k.segment_id FROM mmsearch.backfill_skip AS k"
+            " JOIN mmsearch.space AS sp ON sp.id = k.space_id WHERE sp.name = %(space)s)"
         ).format(self.column, sql.SQL(payload))
 
     def count(self, conn: psycopg.Connection) -> int:
@@ -307,30 +308,44 @@ def coverage(db: Database, space: Space) -> Coverage:
     """Counts for `space list`: one scan of `segment` per space."""
     pending = Pending(space)
     query = sql.SQL(
-        "SELECT count(s.{}), count(*) FILTER (WHERE ({}) OR ({})),"
-        " (SELECT count(*) FROM mmsearch.backfill_skip AS k JOIN mmsearch.space AS sp"
-        "  ON sp.id = k.space_id WHERE sp.name = %(space)s"
-        "  AND EXISTS (SELECT 1 FROM mmsearch.segment AS g WHERE g.id = k.segment_id))"
-        " FROM mmsearch.segment AS s"
+        "SELECT count(s.{}), count(*) FILTER (WHERE ({}) OR ({})) FROM mmsearch.segment AS s"
     ).format(pending.column, pending.where("text"), pending.where("media"))
+    # a join, not a correlated subquery on `segment`, which Citus does not plan
+    skips = (
+        "SELECT count(*) FROM mmsearch.backfill_skip AS k"
+        " JOIN mmsearch.space AS sp ON sp.id = k.space_id"
+        " JOIN mmsearch.segment AS g ON g.id = k.segment_id WHERE sp.name = %(space)s"
+    )
     with db.writer() as conn:
-        vectors, missing, skipped = conn.execute(query, pending.params).fetchone()
+        vectors, missing = conn.execute(query, pending.params).fetchone()
+        (skipped,) = conn.execute(skips, pending.params).fetchone()
     return Coverage(vectors, missing, skipped)
 
 
 def forget_vanished_skips(conn: psycopg.Connection, space: str) -> None:
     """Delete the space's skip rows whose segments are gone (removed, or replaced by a
-    re-ingest). In two statements: Citus modifies a reference table only without a subquery
-    on a distributed one."""
-    vanished = conn.execute(
-        "SELECT k.segment_id FROM mmsearch.backfill_skip AS k"
-        " JOIN mmsearch.space AS sp ON sp.id = k.space_id WHERE sp.name = %s"
-        " AND NOT EXISTS (SELECT 1 FROM mmsearch.segment AS s WHERE s.id = k.segment_id)",
-        (space,),
-    ).fetchall()
+    re-ingest). In separate statements: Citus modifies a reference table only without a
+    subquery on a distributed one, and plans no subquery on `segment` correlated with one."""
+    skipped = [
+        sid
+        for (sid,) in conn.execute(
+            "SELECT k.segment_id FROM mmsearch.backfill_skip AS k"
+            " JOIN mmsearch.space AS sp ON sp.id = k.space_id WHERE sp.name = %s",
+            (space,),
+        )
+    ]
+    if not skipped:
+        return
+    present = {
+        sid
+        for (sid,) in conn.execute(
+            "SELECT id FROM mmsearch.segment WHERE id = ANY(%s)", (skipped,)
+        )
+    }
+    vanished = [sid for sid in skipped if sid not in present]
     if vanished:
         conn.execute(
             "DELETE FROM mmsearch.backfill_skip WHERE segment_id = ANY(%s)"
             " AND space_id = (SELECT id FROM mmsearch.space WHERE name = %s)",
-            ([sid for (sid,) in vanished], space),
+            (vanished, space),
         )
