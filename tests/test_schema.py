@@ -42,6 +42,27 @@ def test_rls_enabled_and_forced(dsn: str) -> None:
     assert sorted(rows) == [("record", True, True), ("segment", True, True)]
 
 
+def test_policies_read_the_principals_once_per_query(dsn: str) -> None:
+    """On one server the policies hold a scalar subquery (an InitPlan: one call per query);
+    only a Citus coordinator gets the plain per-row call (tests/citus)."""
+    with psycopg.connect(dsn) as conn:
+        quals = conn.execute(
+            "SELECT DISTINCT pg_get_expr(polqual, polrelid) FROM pg_policy"
+            " WHERE polname = 'visible_to_principals'"
+        ).fetchall()
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "EXPLAIN SELECT * FROM mmsearch.record WHERE acl && " + schema.PRINCIPALS_ONCE
+            )
+        )
+    assert len(quals) == 1
+    assert quals[0][0].replace("mmsearch.", "") == (
+        "(acl && ( SELECT current_principals() AS current_principals))"
+    )
+    assert "InitPlan" in plan
+
+
 def test_content_tsv_is_generated_and_indexed(dsn: str) -> None:
     with psycopg.connect(dsn) as conn:
         generated = conn.execute(

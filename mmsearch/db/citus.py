@@ -22,6 +22,8 @@ What Citus refuses in the single-node schema, and what this does about it:
   column cannot be distributed;
 - policies and triggers are dropped before the conversion (the SQL files re-create them):
   Citus refuses to distribute a table with triggers;
+- a view's shard queries run as the caller, not as the view's owner: BI gets the column
+  grants of the views role (`grant_view_columns`);
 - `SET LOCAL` reaches the shards only with `citus.propagate_set_commands = 'local'`, made the
   database's default here (settings such as `mmsearch.principals` or `hnsw.ef_search` must
   then be set with `SET LOCAL`, not `set_config`, which no Citus version propagates).
@@ -41,6 +43,8 @@ SCHEMA = "mmsearch"
 #: (table, distribution column), in the order they are distributed (co-located)
 DISTRIBUTED = (("record", "id"), ("segment", "record_id"))
 SHARD_COUNT = 32
+#: the tables the metadata views read (040_views.sql)
+VIEW_TABLES = ("collection", "space", "record", "segment", "ingest_error")
 KEY_CHANGES = (
     "ALTER TABLE mmsearch.record DROP CONSTRAINT IF EXISTS record_collection_id_uri_key",
     "CREATE INDEX IF NOT EXISTS record_collection_uri_idx ON mmsearch.record (collection_id, uri)",
@@ -95,6 +99,36 @@ def distribute(connection: Connection) -> None:
             )
     for statement in foreign_keys:
         raw.execute(statement)
+
+
+def grant_view_columns(connection: Connection) -> None:
+    """Give the BI role, on Citus, the column grants the views role holds on the tables
+    behind the metadata views.
+
+    On one server BI reads those views (owned by the views role, security_invoker off) and
+    holds no grant on any table. Citus runs a view's shard queries as the caller, so there
+    BI needs the columns the views read: metadata only (never content, vectors or
+    `mmsearch.person`), and row-level security still applies to BI's own principals.
+    """
+    from mmsearch.db.roles import read_roles
+
+    raw = connection.connection.driver_connection
+    roles = read_roles(raw)
+    rows = raw.execute(
+        "SELECT table_name, array_agg(column_name::text ORDER BY column_name)"
+        " FROM information_schema.column_privileges"
+        " WHERE grantee = %s AND table_schema = %s AND privilege_type = 'SELECT'"
+        " AND table_name = ANY(%s) GROUP BY table_name",
+        (roles.name("views"), SCHEMA, list(VIEW_TABLES)),
+    ).fetchall()
+    for table, columns in rows:
+        raw.execute(
+            sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.Identifier(SCHEMA, table),
+                sql.Identifier(roles.bi),
+            )
+        )
 
 
 def _undistributed_tables(raw: psycopg.Connection) -> set[str]:

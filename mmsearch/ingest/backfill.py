@@ -338,9 +338,7 @@ def forget_vanished_skips(conn: psycopg.Connection, space: str) -> None:
         return
     present = {
         sid
-        for (sid,) in conn.execute(
-            "SELECT id FROM mmsearch.segment WHERE id = ANY(%s)", (skipped,)
-        )
+        for (sid,) in conn.execute("SELECT id FROM mmsearch.segment WHERE id = ANY(%s)", (skipped,))
     }
     vanished = [sid for sid in skipped if sid not in present]
     if vanished:

@@ -1,12 +1,9 @@
 """`mmsearch init`'s schema on a Citus coordinator: what is distributed, what still works.
 
 The migrations run unchanged; `mmsearch.db.citus.distribute` turns the tables into reference
-and co-located distributed tables before the SQL files. One thing in the SQL files Citus
-refuses today: an RLS policy holding a subquery, `acl && (SELECT current_principals())`
-(the form that makes one node evaluate the principals once per query). Until part 2 of
-issue 16 settles that policy with the security work, these tests apply the SQL files with
-that one expression written as a plain call, and `test_policy_with_a_subquery_is_refused`
-pins the refusal: when it starts failing, the rewrite can go.
+and co-located distributed tables before the SQL files. The SQL files are the shipped ones:
+their one Citus branch is the policies' call of `current_principals()`, a plain call there
+(Citus refuses a subquery in a policy, `test_policy_with_a_subquery_is_refused`).
 """
 
 from __future__ import annotations
@@ -21,33 +18,38 @@ from mmsearch.db import schema
 
 pytestmark = pytest.mark.citus
 
-SUBQUERY_FORM = "(SELECT mmsearch.current_principals())"
-CALL_FORM = "mmsearch.current_principals()"
-
-
-SHIPPED_SQL_FILES = schema.sql_files
-
-
-def sql_files_with_call_policies() -> list[tuple[str, str]]:
-    return [(name, body.replace(SUBQUERY_FORM, CALL_FORM)) for name, body in SHIPPED_SQL_FILES()]
-
 
 @pytest.fixture(scope="module")
 def dsn(citus_dsn: str) -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(schema, "sql_files", sql_files_with_call_policies)
-        schema.upgrade(citus_dsn)
-        schema.upgrade(citus_dsn)  # a second init changes nothing
+    schema.upgrade(citus_dsn)
+    schema.upgrade(citus_dsn)  # a second init changes nothing
     yield citus_dsn
 
 
 def test_policy_with_a_subquery_is_refused(dsn: str) -> None:
-    assert any(SUBQUERY_FORM in body for _, body in SHIPPED_SQL_FILES())
     with psycopg.connect(dsn) as conn, pytest.raises(psycopg.Error) as refused:
         conn.execute(
-            "CREATE POLICY probe ON mmsearch.record FOR SELECT USING (acl && " + SUBQUERY_FORM + ")"
+            "CREATE POLICY probe ON mmsearch.record FOR SELECT"
+            " USING (acl && " + schema.PRINCIPALS_ONCE + ")"
         )
     assert "SubLink" in str(refused.value) or "Subqueries" in str(refused.value)
+
+
+def test_policies_call_current_principals_on_every_shard(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        shipped = conn.execute(
+            "SELECT DISTINCT pg_get_expr(polqual, polrelid) FROM pg_policy"
+            " WHERE polname = 'visible_to_principals'"
+        ).fetchall()
+        on_shards = conn.execute(
+            "SELECT DISTINCT result FROM run_command_on_shards('mmsearch.segment',"
+            " $$SELECT pg_get_expr(polqual, polrelid) FROM pg_policy"
+            " WHERE polrelid = '%s'::regclass AND polname = 'visible_to_principals'$$)"
+        ).fetchall()
+    quals = [qual.replace("mmsearch.", "") for (qual,) in shipped]
+    assert quals == ["(acl && current_principals())"]
+    assert len(on_shards) == 1 and "current_principals()" in on_shards[0][0]
+    assert "SELECT" not in on_shards[0][0]
 
 
 def test_tables_are_reference_or_colocated_by_record(dsn: str) -> None:

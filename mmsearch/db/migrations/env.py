@@ -41,6 +41,8 @@ def run(connection: Connection) -> None:
             if on_citus:
                 citus.distribute(connection)
             apply_sql_files(connection, on_citus=on_citus)
+            if on_citus:
+                citus.grant_view_columns(connection)
 
 
 def serialise(connection: Connection) -> None:
