@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
 from mmsearch.client import Client
 from mmsearch.config import SpaceSpec
@@ -127,10 +128,13 @@ def connect_as(dsn: str, role: str, principals: list[str]) -> psycopg.Connection
 
 
 def set_principals(conn: psycopg.Connection, principals: list[str]) -> None:
-    """Session-wide on an autocommit login; transaction-local inside a transaction."""
+    """Session-wide on an autocommit login; transaction-local inside a transaction, as
+    `SET LOCAL` (what Citus forwards to the shards; it never forwards set_config)."""
     local = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
     conn.execute(
-        "SELECT set_config('mmsearch.principals', %s, %s)", (json.dumps(principals), local)
+        sql.SQL("SET {} mmsearch.principals = {}").format(
+            sql.SQL("LOCAL" if local else "SESSION"), sql.Literal(json.dumps(principals))
+        )
     )
 
 

@@ -22,8 +22,9 @@ What Citus refuses in the single-node schema, and what this does about it:
   column cannot be distributed;
 - policies and triggers are dropped before the conversion (the SQL files re-create them):
   Citus refuses to distribute a table with triggers;
-- a view's shard queries run as the caller, not as the view's owner: BI gets the column
-  grants of the views role (`grant_view_columns`);
+- shard queries run as the current role: a view's as the caller, not the view's owner (BI
+  gets the column grants of the views role, `grant_view_columns`), and a SECURITY DEFINER
+  function's as its owner (the search role logs in, `after_sql_files`);
 - `SET LOCAL` reaches the shards only with `citus.propagate_set_commands = 'local'`, made the
   database's default here (settings such as `mmsearch.principals` or `hnsw.ef_search` must
   then be set with `SET LOCAL`, not `set_config`, which no Citus version propagates).
@@ -43,6 +44,9 @@ SCHEMA = "mmsearch"
 #: (table, distribution column), in the order they are distributed (co-located)
 DISTRIBUTED = (("record", "id"), ("segment", "record_id"))
 SHARD_COUNT = 32
+#: the roles that own SECURITY DEFINER functions: `search` (the search's core) and `views`
+#: (person_principals(), which reads the reference table `person` on whichever node)
+DEFINERS = ("search", "views")
 #: the tables the metadata views read (040_views.sql)
 VIEW_TABLES = ("collection", "space", "record", "segment", "ingest_error")
 KEY_CHANGES = (
@@ -99,6 +103,20 @@ def distribute(connection: Connection) -> None:
             )
     for statement in foreign_keys:
         raw.execute(statement)
+
+
+def after_sql_files(connection: Connection) -> None:
+    """What the SQL files leave to do on Citus: the grants and logins that Citus needs
+    because shard queries run as the current role (`grant_view_columns`, and the owners of
+    SECURITY DEFINER functions able to log in to the nodes: `DEFINERS`)."""
+    from mmsearch.db.logins import let_definer_reach_shards
+    from mmsearch.db.roles import read_roles
+
+    grant_view_columns(connection)
+    raw = connection.connection.driver_connection
+    roles = read_roles(raw)
+    for kind in DEFINERS:
+        let_definer_reach_shards(raw, roles.name(kind))
 
 
 def grant_view_columns(connection: Connection) -> None:

@@ -268,6 +268,23 @@ def _set_password(conn: psycopg.Connection, login: str, password: str) -> None:
     _tell_citus(conn, login, password)
 
 
+def let_definer_reach_shards(conn: psycopg.Connection, role: str) -> None:
+    """On a Citus coordinator: let a role that owns SECURITY DEFINER functions log in, with a
+    new generated password that only `pg_dist_authinfo` holds.
+
+    Citus opens the shard connections of a definer function's queries as its owner, so a
+    NOLOGIN owner cannot reach the workers. Nobody is told the password: only Citus (and a
+    superuser, who may read `pg_dist_authinfo`) can log in as the role.
+    """
+    password = new_password()
+    conn.execute(
+        sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(_verifier(conn, role, password))
+        )
+    )
+    _tell_citus(conn, role, password)
+
+
 def _tell_citus(conn: psycopg.Connection, login: str, password: str | None) -> None:
     """On a Citus coordinator, the password Citus opens shard connections with as `login`
     (`pg_dist_authinfo`, for every node): without it the login's queries cannot reach the

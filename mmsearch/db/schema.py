@@ -30,8 +30,14 @@ MIGRATION_LOCK_TIMEOUT = "2s"
 MIGRATION_ATTEMPTS = 15
 PRINCIPALS_ONCE = "(SELECT mmsearch.current_principals())"
 PRINCIPALS_PER_ROW = "mmsearch.current_principals()"
-#: the psql variable `:caller_principals` (not the cast `::`)
-_CALLER_PRINCIPALS = re.compile(r"(?<!:):caller_principals\b")
+#: psql variables of the SQL files whose text differs on a Citus coordinator:
+#: name -> (on one server, on Citus); see `server_variables`
+SERVER_VARIABLES = {
+    "caller_principals": (PRINCIPALS_ONCE, PRINCIPALS_PER_ROW),
+    "own_person_row": ("login = session_user", "true"),
+}
+#: `:name` of one of them (not the cast `::`)
+_SERVER_VARIABLE = re.compile(r"(?<!:):({})\b".format("|".join(SERVER_VARIABLES)))
 
 
 def engine_for(dsn: str) -> Engine:
@@ -63,28 +69,34 @@ def apply_sql_files(connection: Connection, *, on_citus: bool = False) -> None:
     One statement at a time (see `statements`): Citus forwards some DDL to its workers as
     the query string it was given, and a worker refuses a string of several statements.
     The files name this database's roles as psql variables (`mmsearch.db.roles`), and the
-    policies' call of `current_principals()` as `:caller_principals` (`policy_principals`).
+    few expressions that differ on Citus too (`server_variables`).
     """
     from mmsearch.db.roles import read_roles
 
     raw = connection.connection.driver_connection
     roles = read_roles(raw)
-    principals = policy_principals(on_citus=on_citus)
+    values = server_variables(on_citus=on_citus)
     for _, body in sql_files():
-        body = _CALLER_PRINCIPALS.sub(principals, roles.substitute(body))
+        body = _SERVER_VARIABLE.sub(lambda m: values[m.group(1)], roles.substitute(body))
         for statement in split_statements(body):
             raw.execute(statement)
 
 
-def policy_principals(*, on_citus: bool) -> str:
-    """The caller's principals as an RLS policy reads them.
+def server_variables(*, on_citus: bool) -> dict[str, str]:
+    """The SQL files' expressions that differ on a Citus coordinator.
 
-    On one server a scalar subquery, which PostgreSQL runs once per query (an InitPlan);
-    a plain call of the STABLE function would run once per row. Citus refuses subqueries
-    in the policies of distributed tables, so there it is the plain call, evaluated per row
-    on the shards: `current_principals()` keeps that cheap (020_functions.sql).
+    - `caller_principals`, the caller's principals as an RLS policy reads them: on one
+      server a scalar subquery, which PostgreSQL runs once per query (an InitPlan), where a
+      plain call of the STABLE function would run once per row. Citus refuses subqueries in
+      the policies of distributed tables, so there it is the plain call, evaluated per row
+      on the shards: `current_principals()` keeps that cheap (020_functions.sql).
+    - `own_person_row`, the rows of `mmsearch.person` its one reader (the views role, in
+      `person_principals()`) may see: the caller's, by session_user. Citus may read that
+      reference table over a connection as the views role, where session_user is that
+      role; there `person_principals()` alone picks the caller's row, by a value it took
+      before the read.
     """
-    return PRINCIPALS_PER_ROW if on_citus else PRINCIPALS_ONCE
+    return {name: texts[on_citus] for name, texts in SERVER_VARIABLES.items()}
 
 
 def alembic_config(stack: ExitStack) -> Config:

@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from mmsearch.client import Client
-from mmsearch.config import Settings, SpaceSpec
 from mmsearch.db import schema
-from mmsearch.db.engine import Database
 from mmsearch.db.logins import add_person
+from tests.citus.clients import text_client
 
 pytestmark = [pytest.mark.citus, pytest.mark.model]
 
@@ -53,15 +52,6 @@ class Side:
         """The oracle's input: each record's acl, read as the owner."""
         rows = self.rows("SELECT uri, acl FROM mmsearch.record")
         return {uri: frozenset(acl) for uri, acl in rows}
-
-
-def text_client(dsn: str, home: Path) -> Client:
-    """A client with only the `text` space: one model, fast ingests."""
-    settings = Settings.load(home=home, database_url=dsn)
-    settings = replace(settings, spaces=(SpaceSpec("text", "sentence-transformers"),))
-    client = Client(Database(dsn), settings)
-    client.register_spaces(["text"])
-    return client
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def run(connection: Connection) -> None:
                 citus.distribute(connection)
             apply_sql_files(connection, on_citus=on_citus)
             if on_citus:
-                citus.grant_view_columns(connection)
+                citus.after_sql_files(connection)
 
 
 def serialise(connection: Connection) -> None:

@@ -16,15 +16,20 @@
 -- person_principals(), SECURITY DEFINER, owned by the views role (030_security.sql):
 -- nobody else reads mmsearch.person.
 CREATE OR REPLACE FUNCTION mmsearch.person_principals() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog
 -- On Citus this runs on the shards, where reading the reference table mmsearch.person is a
 -- nested distributed query; it reads that table's local copy, nothing else (elsewhere the
 -- setting is an inert placeholder).
 SET citus.allow_nested_distributed_execution = on
 AS $$
-    SELECT coalesce((SELECT u.principals FROM mmsearch.person AS u WHERE u.login = session_user),
-                    '{}')
+DECLARE
+    -- taken here, passed as a value: Citus may run the read on another node (or over a
+    -- connection to this one), where session_user would be this function's owner
+    me name := session_user;
+BEGIN
+    RETURN coalesce((SELECT u.principals FROM mmsearch.person AS u WHERE u.login = me), '{}');
+END
 $$;
 COMMENT ON FUNCTION mmsearch.person_principals() IS
     'The principals the owner gave the session''s login (mmsearch user principals NAME P...).';

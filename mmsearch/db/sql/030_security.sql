@@ -39,9 +39,10 @@ DROP POLICY IF EXISTS ingest_writes ON mmsearch.ingest_error;
 CREATE POLICY ingest_writes ON mmsearch.ingest_error FOR ALL TO :"role_ingest"
     USING (true) WITH CHECK (true);
 
--- Each login's principals are read by session_user: its own row, never another's.
+-- Each login's principals are read by session_user: its own row, never another's (on Citus
+-- person_principals() alone ensures that: mmsearch.db.schema, own_person_row).
 DROP POLICY IF EXISTS own_row ON mmsearch.person;
-CREATE POLICY own_row ON mmsearch.person FOR SELECT USING (login = session_user);
+CREATE POLICY own_row ON mmsearch.person FOR SELECT USING (:own_person_row);
 
 -- The search role: for SECURITY DEFINER search functions that keep full-text matches on
 -- their GIN index. Under RLS, PostgreSQL evaluates a query's own conditions after the
