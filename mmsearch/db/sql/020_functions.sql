@@ -9,10 +9,11 @@
 --
 -- Cheap per call, because on Citus the policies call it once per row on the shards
 -- (030_security.sql; one server runs it once per query): an SQL expression that the planner
--- inlines, with no table read and no JSON parse on the app's path (the array's brackets
--- become an array literal's braces: the same strings for principals, which hold no
--- backslash). The body is parsed once, at creation (RETURN …), so no caller's
--- search_path can change what it calls. A person's stored principals come from
+-- inlines, with no table read and no set-returning JSON function on the app's path: the
+-- setting is checked as JSON (anything else fails the query), and its normal form's
+-- brackets become an array literal's braces (the same strings for principals, which hold
+-- no brackets; nested arrays fail). The body is parsed once, at creation (RETURN …), so
+-- no caller's search_path can change what it calls. A person's stored principals come from
 -- person_principals(), SECURITY DEFINER, owned by the views role (030_security.sql):
 -- nobody else reads mmsearch.person.
 CREATE OR REPLACE FUNCTION mmsearch.person_principals() RETURNS text[]
@@ -39,7 +40,7 @@ LANGUAGE sql STABLE PARALLEL SAFE
 RETURN CASE WHEN pg_catalog.pg_has_role(SESSION_USER, :'role_app', 'MEMBER')
             THEN pg_catalog.translate(
                      coalesce(nullif(pg_catalog.current_setting('mmsearch.principals', true), ''),
-                              '[]'),
+                              '[]')::jsonb::text,
                      '[]', '{}')::text[]
             ELSE mmsearch.person_principals() END
        || 'public'::text;
