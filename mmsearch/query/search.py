@@ -130,10 +130,12 @@ def _analyze(db: Database, settings: dict[str, str], statement: str) -> str:
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
         except psycopg.errors.InsufficientPrivilege:
             raise UserError("--analyze needs the database owner's connection") from None
-        conn.execute(
-            "SELECT set_config(s.key, s.value, true) FROM jsonb_each_text(%s) AS s",
-            (Jsonb(settings),),
-        )
+        for name, value in settings.items():  # SET LOCAL: what Citus forwards to its shards
+            conn.execute(
+                sql.SQL("SET LOCAL {} = {}").format(
+                    sql.Identifier(*name.split(".")), sql.Literal(value)
+                )
+            )
         rows = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + sql.SQL(statement))
         return "\n".join(row[0] for row in rows)
 

@@ -524,8 +524,12 @@ COMMENT ON FUNCTION mmsearch.search_statement(jsonb) IS
 -- then ranks exactly).
 CREATE OR REPLACE FUNCTION mmsearch.search_request(request jsonb)
 RETURNS SETOF mmsearch.search_hit
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER  -- VOLATILE: it runs SET LOCAL
 SET search_path = pg_catalog, public, pg_temp
+-- On Citus: reference tables read locally earlier in the transaction would forbid the
+-- statement's distributed subplans ("cannot switch local execution status"); elsewhere an
+-- inert placeholder
+SET citus.enable_local_execution = off
 SET hnsw.iterative_scan = relaxed_order
 SET hnsw.ef_search = 40
 SET hnsw.max_scan_tuples = 20000
@@ -537,11 +541,14 @@ DECLARE
     result  jsonb;
     short   jsonb;
     grow    boolean;
+    setting record;
 BEGIN
     FOR attempt IN 1..5 LOOP  -- 4 growths take k candidates past 4000; one more for exact legs
         -- transaction-local, and undone when the function returns (its SET clauses)
-        PERFORM set_config(s.key, s.value, true)
-        FROM jsonb_each_text(mmsearch.search_settings(plan)) AS s;
+        -- SET LOCAL, not set_config(): Citus forwards only SET LOCAL to the shards
+        FOR setting IN SELECT * FROM jsonb_each_text(mmsearch.search_settings(plan)) LOOP
+            EXECUTE format('SET LOCAL %s = %L', setting.key, setting.value);
+        END LOOP;
         EXECUTE mmsearch.search_compose(plan, true) INTO result;
         -- an HNSW walk that stopped before its candidates (max_scan_tuples, memory) may have
         -- missed nearer rows, whatever the hits: that leg ranks exactly
