@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,6 +53,7 @@ from bench.synthetic import clustered
 from mmsearch.client import Client
 from mmsearch.config import Settings, SpaceSpec
 from mmsearch.db import schema
+from mmsearch.db.credentials import CredentialStore
 from mmsearch.db.engine import Database
 
 PRINCIPALS = [f"group:g{i:02d}" for i in range(20)]
@@ -72,15 +74,20 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--files", type=int, default=100, help="files ingested per side")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="mmsearch-citus-compare-", dir="/tmp"))
-    settings = Settings.load(home=home)
-    settings = replace(settings, spaces=(SpaceSpec("text", "sentence-transformers"),))
     results: dict[str, Any] = {}
-    with single_node() as single, local_cluster() as cluster:
+    with (
+        tempfile.TemporaryDirectory(prefix="mmsearch-citus-compare-", dir="/tmp") as tmp,
+        single_node() as single,
+        local_cluster() as cluster,
+    ):
+        home = Path(tmp)
+        settings = Settings.load(home=home)
+        settings = replace(settings, spaces=(SpaceSpec("text", "sentence-transformers"),))
         for name, dsn in (("single", single), ("citus", cluster)):
             print(f"== {name}", flush=True)
             schema.upgrade(dsn)
-            client = Client(Database(dsn), replace(settings, database_url=dsn))
+            database = Database(dsn, credentials=CredentialStore.in_home(home))
+            client = Client(database, replace(settings, database_url=dsn))
             try:
                 client.register_spaces(["text"])
                 results[name] = measure_side(client, dsn, args, home / name)
@@ -106,6 +113,7 @@ def local_cluster() -> Iterator[str]:
         yield cluster.add_database("mmsearch_compare")
     finally:
         cluster.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def measure_side(client: Client, dsn: str, args: argparse.Namespace, folder: Path) -> dict:
