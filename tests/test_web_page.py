@@ -2,8 +2,8 @@
 
 Signs in with an API token, types a query, sees the expected thumbnail, plays the hit and
 checks the player is at the segment's start; highlights and "why this result" too. Without
-Chromium the test skips, except under CI=1 where a missing browser is a failure
-(`.ci/run` installs the `chromium` package). `MMSEARCH_SCREENSHOT=PATH` saves the page.
+Chromium the test skips, except under CI where a skip is a failure (tests/conftest.py;
+`.ci/run` installs the `chromium` package). `MMSEARCH_SCREENSHOT=PATH` saves the page.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not shutil.which(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 

@@ -7,7 +7,6 @@ machine and fail under CI=1, where the build is part of the job.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid
@@ -22,12 +21,9 @@ from mmsearch.cluster.local import LocalCluster
 
 @pytest.fixture(scope="session")
 def citus_built() -> None:
-    """Citus is installed in this venv's PostgreSQL (skip without it; under CI=1, fail)."""
+    """Citus is installed in this venv's PostgreSQL (skip without it; under CI a skip fails)."""
     if not build.is_installed():
-        message = "Citus is not built for this venv's PostgreSQL: run `make citus`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.skip("Citus is not built for this venv's PostgreSQL: run `make citus`")
 
 
 @pytest.fixture(scope="session")
