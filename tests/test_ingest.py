@@ -1,4 +1,8 @@
-"""The ingestion pipeline end to end on real files, real models and the real database."""
+"""The ingestion pipeline end to end on real files, real models and the real database.
+
+The module shares one database: each test reads only its own collection (or the
+`first_report` corpus, which no other test changes), so the tests pass in any order.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import psycopg
 import pytest
 
 from mmsearch.client import Client
+from mmsearch.ingest import pipeline
+from mmsearch.ingest.extract import Extractors
 from tests.media import write_photo, write_text_image, write_truncated
 
 pytestmark = pytest.mark.model
@@ -62,9 +68,22 @@ def test_summary_counts(first_report) -> None:
     assert all(e["message"] and "\n" not in e["message"] for e in failed.values())
 
 
+def errors_of(client: Client, collection: str) -> dict[str, tuple[str, str]]:
+    """{file name: (stage, message)} of the collection's ingest_error rows."""
+    found = rows(
+        client,
+        "SELECT e.uri, e.stage, e.message FROM mmsearch.ingest_error e"
+        " JOIN mmsearch.collection c ON c.id = e.collection_id WHERE c.name = %s",
+        collection,
+    )
+    return {Path(uri).name: (stage, message) for uri, stage, message in found}
+
+
 def test_bad_files_are_recorded_with_reasons(client: Client, first_report) -> None:
-    errors = rows(client, "SELECT uri, stage, message FROM mmsearch.ingest_error")
-    assert sorted(Path(u).name for u, _, _ in errors) == ["broken.jpg", "empty.png"]
+    errors = errors_of(client, "ingest")
+    assert sorted(errors) == ["broken.jpg", "empty.png"]
+    stage, message = errors["broken.jpg"]
+    assert stage == "decode" and message.startswith("image is truncated or corrupt: "), message
 
 
 def test_chunk_offsets_round_trip_into_the_source(
@@ -83,19 +102,28 @@ def test_chunk_offsets_round_trip_into_the_source(
     assert all(i in covered for i, ch in enumerate(ESSAY) if not ch.isspace())
 
 
+#: the segments of the `first_report` corpus (`s`, with its record `r`), for a WHERE to follow
+CORPUS_SEGMENTS = (
+    " FROM mmsearch.segment s JOIN mmsearch.record r ON r.id = s.record_id"
+    " JOIN mmsearch.collection c ON c.id = r.collection_id WHERE c.name = 'ingest'"
+)
+
+
 def test_every_segment_has_the_vectors_its_payload_allows(client: Client, first_report) -> None:
     kinds = dict(
         rows(
             client,
-            "SELECT kind, bool_and(text_vec IS NOT NULL) AND bool_and(image_vec IS NULL)"
-            " FROM mmsearch.segment WHERE kind IN ('chunk', 'ocr') GROUP BY kind",
+            "SELECT s.kind, bool_and(s.text_vec IS NOT NULL) AND bool_and(s.image_vec IS NULL)"
+            + CORPUS_SEGMENTS
+            + " AND s.kind IN ('chunk', 'ocr') GROUP BY s.kind",
         )
     )
     assert kinds == {"chunk": True, "ocr": True}
     images = rows(
         client,
-        "SELECT count(*), count(image_vec), count(visual_vec) FROM mmsearch.segment"
-        " WHERE kind = 'image'",
+        "SELECT count(*), count(s.image_vec), count(s.visual_vec)"
+        + CORPUS_SEGMENTS
+        + " AND s.kind = 'image'",
     )[0]
     assert images == (3, 3, 3)
 
@@ -103,17 +131,18 @@ def test_every_segment_has_the_vectors_its_payload_allows(client: Client, first_
 def test_ocr_text_is_keyword_searchable(client: Client, first_report) -> None:
     found = rows(
         client,
-        "SELECT r.uri FROM mmsearch.segment s JOIN mmsearch.record r ON r.id = s.record_id"
-        " WHERE s.kind = 'ocr' AND s.content_tsv @@ websearch_to_tsquery('english', 'revenue')",
+        "SELECT r.uri"
+        + CORPUS_SEGMENTS
+        + " AND s.kind = 'ocr' AND s.content_tsv @@ websearch_to_tsquery('english', 'revenue')",
     )
     assert [Path(u).name for (u,) in found] == ["slide.png"]
 
 
 def test_records_carry_tags_acl_and_segments_inherit_acl(client: Client, first_report) -> None:
-    assert rows(client, "SELECT DISTINCT tags, acl FROM mmsearch.record") == [
+    assert rows(client, "SELECT DISTINCT r.tags, r.acl" + CORPUS_SEGMENTS) == [
         (["t1"], ["group:eng"])
     ]
-    assert rows(client, "SELECT DISTINCT acl FROM mmsearch.segment") == [(["group:eng"],)]
+    assert rows(client, "SELECT DISTINCT s.acl" + CORPUS_SEGMENTS) == [(["group:eng"],)]
 
 
 def test_reingest_unchanged_is_a_no_op(client: Client, corpus: Path, first_report) -> None:
@@ -132,18 +161,54 @@ def test_reingest_unchanged_is_a_no_op(client: Client, corpus: Path, first_repor
     assert before == after
 
 
-def test_changed_acl_updates_record_and_segments(
-    client: Client, corpus: Path, first_report
+def test_reingest_unchanged_decodes_and_embeds_nothing(
+    client: Client, corpus: Path, first_report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    doc = corpus / "docs" / "kitchen.md"
-    report = client.ingest([doc], collection="ingest", tags=["t1"], acl=["user:zoe"])
-    assert report.updated == 1
+    """The sha256 check comes before any decoding: an unchanged file costs a hash, not a
+    decode, OCR and model pass that the database write would then throw away."""
+    decoded: list[str] = []
+    embedded: list[int] = []
+    real_extract, real_embed = Extractors.extract, pipeline.embed_segments
+
+    def counting_extract(self: Extractors, path: Path, *args: object, **kw: object) -> object:
+        decoded.append(path.name)
+        return real_extract(self, path, *args, **kw)
+
+    def counting_embed(embedder: object, segments: list) -> object:
+        embedded.append(len(segments))
+        return real_embed(embedder, segments)
+
+    monkeypatch.setattr(Extractors, "extract", counting_extract)
+    monkeypatch.setattr(pipeline, "embed_segments", counting_embed)
+    again = client.ingest([corpus], collection="ingest", tags=["t1"], acl=["group:eng"])
+    assert (again.ingested, again.updated, again.unchanged, again.failed) == (0, 0, 5, 2)
+    assert sorted(decoded) == ["broken.jpg", "empty.png"]  # only failed files are tried again
+    assert embedded == []
+
+
+def test_changed_acl_updates_record_and_segments(client: Client, tmp_path: Path) -> None:
+    doc = tmp_path / "kitchen.md"
+    doc.write_text("# Kitchen rules\n\nGrease fires must be smothered with a lid.\n")
+    client.ingest([doc], collection="acl-change", tags=["t1"], acl=["group:eng"])
+    report = client.ingest([doc], collection="acl-change", tags=["t1"], acl=["user:zoe"])
+    assert (report.updated, report.unchanged) == (1, 0)
     assert rows(
         client,
         "SELECT DISTINCT s.acl FROM mmsearch.segment s JOIN mmsearch.record r"
         " ON r.id = s.record_id WHERE r.uri = %s",
         str(doc),
     ) == [(["user:zoe"],)]
+
+
+def test_fixed_file_clears_its_ingest_error(client: Client, tmp_path: Path) -> None:
+    photo = tmp_path / "IMG_0042.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert client.ingest([photo], collection="fixed").failed == 1
+    [(stage, message)] = errors_of(client, "fixed").values()
+    assert stage == "decode" and message.startswith("not a readable image: "), message
+    write_photo(photo, "coffee")
+    assert client.ingest([photo], collection="fixed").ingested == 1
+    assert errors_of(client, "fixed") == {}
 
 
 def test_changed_file_keeps_its_id_and_replaces_its_segments(
