@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from mmsearch.client import Client
-from mmsearch.ingest import pipeline
+from mmsearch.ingest import pipeline, store
 from mmsearch.ingest.extract import Extractors
 from tests.media import write_photo, write_text_image, write_truncated
 
@@ -235,6 +235,40 @@ def test_changed_file_keeps_its_id_and_replaces_its_segments(
     hits = client.search("oranges", collection="replace", mode="keyword")
     assert [h.record_id for h in hits] == [rid]
     assert client.search("apples", collection="replace", mode="keyword") == []
+
+
+def test_a_write_that_fails_midway_leaves_the_old_version_whole(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Record and segments commit together: a failure while copying the segments (after the
+    record row is written) rolls the record back too, for a new file and a changed one."""
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    old.write_text("The first version mentions apples.")
+    client.ingest([old], collection="atomic")
+    before = rows(
+        client,
+        "SELECT r.sha256, s.content FROM mmsearch.record r"
+        " JOIN mmsearch.segment s ON s.record_id = r.id WHERE r.uri = %s",
+        str(old),
+    )
+    old.write_text("The second version mentions oranges.")
+    new.write_text("A new file about pears.")
+
+    def copy_then_fail(conn: psycopg.Connection, record_id: int, *args: object) -> None:
+        real_copy(conn, record_id, *args)
+        raise OSError("disk full while copying segments")
+
+    real_copy = store.copy_segments
+    monkeypatch.setattr(store, "copy_segments", copy_then_fail)
+    report = client.ingest([old, new], collection="atomic")
+    assert (report.failed, report.ingested, report.updated) == (2, 0, 0)
+    after = rows(
+        client,
+        "SELECT r.sha256, s.content FROM mmsearch.record r"
+        " LEFT JOIN mmsearch.segment s ON s.record_id = r.id"
+        " JOIN mmsearch.collection c ON c.id = r.collection_id WHERE c.name = 'atomic'",
+    )
+    assert after == before
 
 
 def test_killed_ingest_leaves_no_partial_record_and_rerun_finishes(
