@@ -175,5 +175,7 @@ class Database:
 
 
 def redact(dsn: str) -> str:
-    """The DSN without its password, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", re.sub(r"password=\S+", "password=***", dsn))
+    """The DSN without its password, for messages: in a URL's user part or query, and as a
+    libpq keyword (`password = 'two words'` is valid there, quotes and spaces included)."""
+    keyword = re.sub(r"password\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S+)", "password=***", dsn)
+    return re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", keyword)
