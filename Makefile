@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install demo test test-all lint clean-demo bench-quick eval wheel-check citus
+.PHONY: install demo test test-all mutants lint clean-demo bench-quick eval wheel-check citus
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,12 @@ test: install
 
 test-all: PYTEST_ARGS =
 test-all: test
+
+# One deliberate bug at a time (tools/mutations.py) in a scratch copy, and the tests that must
+# catch it; fails unless every mutation is caught. MUTANTS_ARGS="--only ID --jobs 2" etc.
+MUTANTS_ARGS ?=
+mutants: install
+	HF_HUB_OFFLINE=1 $(PY) tools/mutants.py $(MUTANTS_ARGS)
 
 # The quick variants of the benchmarks and the evaluation (CI runs them after the tests);
 # the full ones are documented in docs/benchmarks.md with their commands.
