@@ -262,27 +262,57 @@ def text_rewriter(folder: Path, files: int) -> Callable[[random.Random, int], di
     return rewrite
 
 
+def until_a_kill_lands_mid_batch(
+    client: Client,
+    root: Path,
+    *,
+    trials: int,
+    rewriter: Callable[[Path], Callable[[random.Random, int], dict[str, str]]],
+    seeds: tuple[int, ...],
+) -> KillFigures:
+    """The kill loop, again with the next seed (in a fresh folder and collection) until at
+    least one kill lands mid-batch: a loop whose kills all came before the first write or
+    after the last proves nothing about atomicity. Prints how many did, per seed."""
+    for seed in seeds:
+        folder = root / f"seed{seed}"
+        folder.mkdir()
+        figures = kill_loop(client, folder, trials=trials, rewrite=rewriter(folder), seed=seed)
+        print(f"seed {seed}: {figures.mid_batch} of {figures.kills} kills landed mid-batch")
+        if figures.mid_batch:
+            return figures
+    pytest.fail(f"no kill landed mid-batch with seeds {seeds}: the loop proved nothing")
+
+
 def test_kill9_ingest_loop_quick(client: Client, tmp_path: Path) -> None:
     """5 trials on 40 small text files: no partial record, rerun converges."""
-    figures = kill_loop(client, tmp_path, trials=5, rewrite=text_rewriter(tmp_path, 40), seed=7)
+    figures = until_a_kill_lands_mid_batch(
+        client, tmp_path, trials=5, rewriter=lambda d: text_rewriter(d, 40), seeds=(7, 8, 9)
+    )
     assert figures.partial_found == figures.mixed_found == figures.orphans_found == 0
 
 
 @pytest.mark.slow
 def test_kill9_ingest_loop_mixed_media(client: Client, tmp_path: Path) -> None:
     """20 trials on text files and images (photos, an OCR slide): same guarantees."""
-    text = text_rewriter(tmp_path, 30)
     photos = ["chelsea", "rocket", "coffee", "astronaut", "camera"]
 
-    def rewrite(rng: random.Random, trial: int) -> dict[str, str]:
-        written = text(rng, trial)
-        for i in range(4) if trial == 0 else rng.sample(range(4), 2):
-            write_photo(tmp_path / f"img{i}.jpg", rng.choice(photos), quality=rng.randint(60, 95))
-        if trial == 0 or rng.random() < 0.5:
-            write_text_image(tmp_path / "slide.png", [paragraph(rng, 3), paragraph(rng, 2)])
-        return written
+    def rewriter(folder: Path) -> Callable[[random.Random, int], dict[str, str]]:
+        text = text_rewriter(folder, 30)
 
-    figures = kill_loop(client, tmp_path, trials=20, rewrite=rewrite, seed=11)
+        def rewrite(rng: random.Random, trial: int) -> dict[str, str]:
+            written = text(rng, trial)
+            for i in range(4) if trial == 0 else rng.sample(range(4), 2):
+                quality = rng.randint(60, 95)
+                write_photo(folder / f"img{i}.jpg", rng.choice(photos), quality=quality)
+            if trial == 0 or rng.random() < 0.5:
+                write_text_image(folder / "slide.png", [paragraph(rng, 3), paragraph(rng, 2)])
+            return written
+
+        return rewrite
+
+    figures = until_a_kill_lands_mid_batch(
+        client, tmp_path, trials=20, rewriter=rewriter, seeds=(11, 12, 13)
+    )
     assert figures.trials == 20
 
 

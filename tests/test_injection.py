@@ -4,8 +4,9 @@ Query text, filter expressions, collection names, tags, metadata keys and values
 principals and file names are drawn by hypothesis (with SQL-injection classics mixed in).
 The API may refuse an input with a `UserError` (one line, fit for a user) or answer it;
 a `psycopg.Error` (or any other exception) escaping is a failure. Where an input is
-accepted it must mean what it says: a metadata value full of quotes round-trips, and a
-filter on it finds exactly the record that carries it.
+accepted it must mean what it says: a metadata value full of quotes round-trips, a filter
+on it finds exactly the record that carries it, and any accepted filter ANDed with a
+condition nothing meets finds nothing, ORed with one everything meets changes nothing.
 """
 
 from __future__ import annotations
@@ -149,7 +150,30 @@ def test_query_text_never_raises_sql_errors(
 def test_arbitrary_filter_text_is_parsed_or_refused(
     tclient: Client, seeded: str, expression: str
 ) -> None:
-    search_or_refuse(tclient, "revenue", mode="keyword", filter=expression, collection=seeded)
+    hits = search_or_refuse(
+        tclient, "revenue", mode="keyword", filter=expression, collection=seeded
+    )
+    if hits is not None:
+        assert_filter_means_it(tclient, seeded, "revenue", "keyword", expression)
+
+
+def uris(hits: list) -> set[str]:
+    return {h.uri for h in hits}
+
+
+def assert_filter_means_it(
+    tclient: Client, collection: str, query: str, mode: str, expression: str
+) -> None:
+    """An accepted filter is applied: AND a condition no record meets and nothing is left;
+    OR one every record of the collection meets and the hits are those of no filter."""
+    unfiltered = uris(tclient.search(query, mode=mode, collection=collection))
+    assert unfiltered, "the seeded collection answers the query without a filter"
+    nothing = f'({expression}) and collection = "no-such-collection"'
+    assert tclient.search(query, mode=mode, collection=collection, filter=nothing) == []
+    everything = f"({expression}) or collection = {quoted(collection)}"
+    assert uris(tclient.search(query, mode=mode, collection=collection, filter=everything)) == (
+        unfiltered
+    )
 
 
 FIELDS = ["collection", "media_type", "mime", "kind", "start_s", "duration_s", "ingested_at"]
@@ -190,7 +214,9 @@ def filter_expressions(draw: st.DrawFn) -> str:
 def test_structured_filters_with_hostile_values(
     tclient: Client, seeded: str, expression: str, mode: str
 ) -> None:
-    search_or_refuse(tclient, "revenue cat", mode=mode, filter=expression, collection=seeded)
+    hits = search_or_refuse(tclient, "revenue cat", mode=mode, filter=expression, collection=seeded)
+    if hits is not None:
+        assert_filter_means_it(tclient, seeded, "revenue", mode, expression)
 
 
 # -- collection names, tags, metadata: stored as given, found exactly -----------------------
