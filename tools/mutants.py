@@ -24,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,25 @@ def mutated_copy(base: Path, mutation: Mutation, tree: Path) -> None:
 
 def tree_env(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+
+
+@contextmanager
+def shared_server(scratch: Path) -> Iterator[None]:
+    """One embedded PostgreSQL for every test run (MMSEARCH_TEST_DSN): each test module still
+    gets a fresh database with the mutated tree's schema and SQL, and an initdb per mutant is
+    saved. A server given in MMSEARCH_TEST_DSN is used as it is."""
+    if os.environ.get("MMSEARCH_TEST_DSN"):
+        yield
+        return
+    from mmsearch.db import embedded
+
+    pgdata = scratch / "pg"
+    os.environ["MMSEARCH_TEST_DSN"] = embedded.ensure_running(pgdata)
+    try:
+        yield
+    finally:
+        del os.environ["MMSEARCH_TEST_DSN"]
+        embedded.remove(pgdata)
 
 
 def check_imports_from(tree: Path) -> None:
@@ -194,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m.id:26} {m.path:36} {m.promise}")
         return 0
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mmsearch-mutants-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="mmsearch-mutants-") as tmp,
+        shared_server(Path(tmp)),
+    ):
         base = Path(tmp) / "base"
         copy_tree(base)
         for mutation in chosen:  # a stale mutation fails before any test runs
