@@ -247,6 +247,26 @@ def test_query_by_example_and_more_like_this(api_server: ApiServer, http: httpx.
     assert too_big.status_code == 413
 
 
+def test_one_hit_per_record_unless_segments(api_server: ApiServer, http: httpx.Client) -> None:
+    """The API groups like the CLI and Python: one hit per record, its best segment; with
+    `segments` every matching segment, best first (the clip's shots one by one)."""
+    eng = bearer(api_server.eng_token)
+
+    def hits(**params: object) -> list[dict]:
+        answer = http.get("/api/search", params={"q": "a cat", "k": 20, **params}, headers=eng)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["hits"]
+
+    grouped, listed = hits(), hits(segments="true")
+    assert len({h["record_id"] for h in grouped}) == len(grouped)
+    clip = api_server.record_id("clip.mp4")
+    shots = [h for h in listed if h["record_id"] == clip]
+    assert len(shots) >= 2 and len({h["segment_id"] for h in listed}) == len(listed)
+    [best] = [h for h in grouped if h["record_id"] == clip]
+    assert best["segment_id"] == shots[0]["segment_id"]
+    assert [h["score"] for h in listed] == sorted((h["score"] for h in listed), reverse=True)
+
+
 def test_bad_requests_are_one_line_400s(api_server: ApiServer, http: httpx.Client) -> None:
     eng = bearer(api_server.eng_token)
     bad_filter = http.get("/api/search", params={"q": "x", "filter": "bad ("}, headers=eng)
