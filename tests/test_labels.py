@@ -35,6 +35,13 @@ def folder(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def as_ingested(client: Client, folder: Path) -> None:
+    """Each test starts from the labels the ingest gave (group:eng, draft): any order passes."""
+    client.set_acl(["group:eng"], collection="access")
+    client.set_tags(["draft"], collection="access")
+
+
 def seen(client: Client, principal: str) -> dict[str, set[str]]:
     """The file names one principal meets through search, the SQL function and the view."""
     hits = client.search("rocket", collection="access", principals=[principal], k=10)
@@ -98,7 +105,6 @@ def test_acl_set_changes_what_each_principal_sees_at_once(client: Client, folder
 
 
 def test_refusals_change_nothing(client: Client, folder: Path) -> None:
-    client.set_acl(["group:eng"], collection="access")
     with pytest.raises(UserError, match="visible to no one"):
         client.remove_acl(["group:eng"], collection="access", uris=[folder / "plan.txt"])
     with pytest.raises(UserError, match="not in collection access"):
@@ -118,7 +124,6 @@ def test_tags_follow_at_once(client: Client, folder: Path) -> None:
         hits = client.search("rocket", collection="access", tags=[tag], principals=["group:eng"])
         return {Path(h.uri).name for h in hits}
 
-    client.set_acl(["group:eng"], collection="access")
     assert tagged("draft") == set(DOCS)
     assert client.add_tags(["final"], collection="access", uris=[folder / "plan.txt"]) == 1
     assert client.remove_tags(["draft"], collection="access", uris=[folder / "plan.txt"]) == 1
@@ -152,7 +157,6 @@ def test_cli_acl_and_tag(client: Client, folder: Path) -> None:
             timeout=300,
         )
 
-    client.set_acl(["group:eng"], collection="access")
     result = run("acl", "set", "-c", "access", "--uri", "crew.txt", "public")
     assert (result.returncode, result.stdout.strip()) == (0, "changed 1"), result.stderr
     assert visible(client)["public"] == {"crew.txt"}
