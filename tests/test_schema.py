@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import psycopg
 import pytest
 
 from mmsearch.db import schema
 from mmsearch.db.models import Base
+from tests.conftest import drop_database, new_database
 
 TABLES = {
     "collection", "space", "record", "segment", "ingest_error", "api_token", "backfill_skip",
@@ -22,15 +25,24 @@ def catalog_tables(dsn: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def test_upgrade_downgrade_upgrade(empty_dsn: str) -> None:
-    assert catalog_tables(empty_dsn) == set()
-    schema.upgrade(empty_dsn)
-    assert catalog_tables(empty_dsn) == TABLES
-    schema.downgrade(empty_dsn, "base")
-    assert catalog_tables(empty_dsn) == set()
-    schema.upgrade(empty_dsn)
-    schema.upgrade(empty_dsn)  # a second upgrade re-applies sql/ without error
-    assert catalog_tables(empty_dsn) == TABLES
+@pytest.fixture
+def fresh_dsn(server_dsn: str) -> Iterator[str]:
+    """An empty database of its own: the module's `dsn` upgrades the module's `empty_dsn`,
+    which other tests may have done first."""
+    dsn = new_database(server_dsn, "cycle")
+    yield dsn
+    drop_database(server_dsn, dsn)
+
+
+def test_upgrade_downgrade_upgrade(fresh_dsn: str) -> None:
+    assert catalog_tables(fresh_dsn) == set()
+    schema.upgrade(fresh_dsn)
+    assert catalog_tables(fresh_dsn) == TABLES
+    schema.downgrade(fresh_dsn, "base")
+    assert catalog_tables(fresh_dsn) == set()
+    schema.upgrade(fresh_dsn)
+    schema.upgrade(fresh_dsn)  # a second upgrade re-applies sql/ without error
+    assert catalog_tables(fresh_dsn) == TABLES
 
 
 def test_rls_enabled_and_forced(dsn: str) -> None:
