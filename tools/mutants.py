@@ -197,7 +197,7 @@ def report(results: list[Outcome], out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([r.as_dict() for r in results], indent=1) + "\n")
     caught = sum(r.outcome == "caught" for r in results)
-    print(f"\n{caught} of {len(results)} mutations caught ({out.relative_to(ROOT)})")
+    print(f"\n{caught} of {len(results)} mutations caught ({out})")
     return 0 if caught == len(results) else 1
 
 
