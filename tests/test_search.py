@@ -115,6 +115,33 @@ def test_more_like_this_leaves_out_the_whole_record_nearest_first(
     assert [hit.ranks["text"] for hit in hits] == sorted(hit.ranks["text"] for hit in hits)
 
 
+def test_more_like_this_ranks_records_by_their_nearest_segment(
+    client: Client, corpus: Path
+) -> None:
+    """The order is the true one: numpy over the stored vectors (each other public record's
+    best cosine to the source segment) ranks the same records first. Sorted scores alone
+    would also pass if the search ranked the farthest first."""
+    source = client.search("tide pools starfish", collection="s", mode="vector", k=1)[0]
+    hits = client.search(source.segment_id, collection="s", spaces=["text"], k=5)
+    with client.db.transaction() as conn:
+        stored = conn.execute(
+            "SELECT s.id, r.uri, s.text_vec::text FROM mmsearch.segment s"
+            " JOIN mmsearch.record r ON r.id = s.record_id"
+            " JOIN mmsearch.collection c ON c.id = r.collection_id"
+            " WHERE c.name = 's' AND 'public' = ANY (r.acl) AND s.text_vec IS NOT NULL"
+        ).fetchall()
+    vectors = {sid: np.array(json.loads(v), dtype=np.float64) for sid, _, v in stored}
+    query = vectors[source.segment_id]
+    best: dict[str, float] = {}
+    for sid, uri, _ in stored:
+        if uri != source.uri:
+            v = vectors[sid]
+            cosine = float(v @ query / np.linalg.norm(v) / np.linalg.norm(query))
+            best[uri] = max(best.get(uri, -1.0), cosine)
+    nearest = sorted(best, key=best.__getitem__, reverse=True)[: len(hits)]
+    assert len(hits) == 5 and [h.uri for h in hits] == nearest
+
+
 def test_one_hit_per_record_unless_segments(client: Client, corpus: Path) -> None:
     grouped = client.search("tide pools starfish", collection="s", mode="vector", k=20)
     listed = client.search("tide pools starfish", collection="s", mode="vector", k=20,

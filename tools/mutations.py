@@ -31,6 +31,8 @@ TRUST = "tests/test_ingest_trust.py::"
 CLI = "tests/test_cli_options.py::"
 RLS = "tests/test_rls.py::"
 IDENTITIES = "tests/test_identities.py::"
+SEARCH = "tests/test_search.py::"
+FILTERS = "tests/test_filter_expression.py::"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # -- ingestion ------------------------------------------------------------------------
@@ -215,6 +217,59 @@ MUTATIONS: tuple[Mutation, ...] = (
         '    conn.execute("LOCK TABLE mmsearch.segment IN ACCESS EXCLUSIVE MODE")\n'
         '    conn.execute(\n        "INSERT INTO mmsearch.ingest_lock (collection_id, uri)',
         ("tests/test_concurrent_search.py::test_a_search_never_waits_for_an_open_write",),
+    ),
+    # -- search (issue 14: one SQL search, sql/046_search_rules.sql, sql/047_search_core.sql) ---
+    Mutation(
+        "grouping",
+        "one hit per record (its best segment) unless segments=True",
+        "mmsearch/db/sql/047_search_core.sql",
+        "                  CASE WHEN (plan ->> 'segments')::boolean THEN 'SELECT * FROM fused'",
+        "                  CASE WHEN true THEN 'SELECT * FROM fused'",
+        (SEARCH + "test_one_hit_per_record_unless_segments",),
+    ),
+    Mutation(
+        "more-like-this-nearest",
+        '"more like" a segment ranks the nearest first',
+        "mmsearch/db/sql/047_search_core.sql",
+        "        FOR item IN SELECT sp.name, source ->> sp.column_name AS vector"
+        " FROM mmsearch.space AS sp",
+        "        FOR item IN SELECT sp.name, ((source ->> sp.column_name)::vector"
+        " - (source ->> sp.column_name)::vector - (source ->> sp.column_name)::vector)::text"
+        " AS vector FROM mmsearch.space AS sp",
+        (SEARCH + "test_more_like_this_ranks_records_by_their_nearest_segment",),
+    ),
+    Mutation(
+        "more-like-this-own-record",
+        '"more like" a segment leaves out that segment\'s whole record',
+        "mmsearch/db/sql/047_search_core.sql",
+        "                           CASE WHEN plan ? 'exclude_record'",
+        "                           CASE WHEN false",
+        (SEARCH + "test_more_like_this_leaves_out_the_whole_record_nearest_first",),
+    ),
+    Mutation(
+        "search-as-the-caller",
+        "the search definer functions see as the caller's principals, nothing more",
+        "mmsearch/db/sql/047_search_core.sql",
+        "    principals text[] := (SELECT mmsearch.current_principals());",
+        "    principals text[] := (SELECT array_agg(DISTINCT p)"
+        " FROM mmsearch.segment, unnest(acl) AS p);",
+        (SEARCH + "test_permissions_decide_visibility",),
+    ),
+    Mutation(
+        "filter-applied",
+        "a filter expression restricts the hits (the oracle's rows exactly)",
+        "mmsearch/db/sql/046_search_rules.sql",
+        "        parts := parts || ('(' || tree.condition || ')');",
+        "        parts := parts || 'true'::text;",
+        (FILTERS + "test_results_equal_the_oracle",),
+    ),
+    Mutation(
+        "filter-not",
+        "`not` in a filter means exactly the other rows",
+        "mmsearch/db/sql/046_search_rules.sql",
+        "        condition := 'NOT (' || part.condition || ')';",
+        "        condition := part.condition;",
+        (FILTERS + "test_results_equal_the_oracle",),
     ),
     # -- keeping a collection in step -----------------------------------------------------
     Mutation(
