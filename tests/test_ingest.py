@@ -240,8 +240,8 @@ def test_changed_file_keeps_its_id_and_replaces_its_segments(
 def test_a_write_that_fails_midway_leaves_the_old_version_whole(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Record and segments commit together: a failure while copying the segments (after the
-    record row is written) rolls the record back too, for a new file and a changed one."""
+    """Record and segments commit together: a failure while inserting the segments (after
+    the record row is written) rolls the record back too, for a new file and a changed one."""
     old, new = tmp_path / "old.txt", tmp_path / "new.txt"
     old.write_text("The first version mentions apples.")
     client.ingest([old], collection="atomic")
@@ -254,12 +254,12 @@ def test_a_write_that_fails_midway_leaves_the_old_version_whole(
     old.write_text("The second version mentions oranges.")
     new.write_text("A new file about pears.")
 
-    def copy_then_fail(conn: psycopg.Connection, record_id: int, *args: object) -> None:
-        real_copy(conn, record_id, *args)
+    def insert_then_fail(conn: psycopg.Connection, record_id: int, *args: object) -> None:
+        real_insert(conn, record_id, *args)
         raise OSError("disk full while copying segments")
 
-    real_copy = store.copy_segments
-    monkeypatch.setattr(store, "copy_segments", copy_then_fail)
+    real_insert = store.insert_segments
+    monkeypatch.setattr(store, "insert_segments", insert_then_fail)
     report = client.ingest([old, new], collection="atomic")
     assert (report.failed, report.ingested, report.updated) == (2, 0, 0)
     after = rows(

@@ -48,21 +48,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         "error-cleared",
         "a fixed file's ingest_error row goes when it ingests",
         "mmsearch/ingest/store.py",
-        "    copy_segments(conn, record_id, extracted, vectors, spaces)\n"
-        "    conn.execute(\n"
-        '        "DELETE FROM mmsearch.ingest_error WHERE collection_id = %s AND uri = %s",\n',
-        "    copy_segments(conn, record_id, extracted, vectors, spaces)\n"
-        "    conn.execute(\n"
-        '        "SELECT %s, %s",\n',
+        "    insert_segments(conn, record_id, extracted, vectors, spaces)\n"
+        "    forget_error(conn, target.collection_id, uri)\n",
+        "    insert_segments(conn, record_id, extracted, vectors, spaces)\n",
         (INGEST + "test_fixed_file_clears_its_ingest_error",),
     ),
     Mutation(
         "atomic-record",
         "a record and all its segments commit together or not at all",
         "mmsearch/ingest/store.py",
-        "    copy_segments(conn, record_id, extracted, vectors, spaces)\n",
+        "    insert_segments(conn, record_id, extracted, vectors, spaces)\n",
         '    conn.execute("COMMIT; BEGIN")\n'
-        "    copy_segments(conn, record_id, extracted, vectors, spaces)\n",
+        "    insert_segments(conn, record_id, extracted, vectors, spaces)\n",
         (INGEST + "test_a_write_that_fails_midway_leaves_the_old_version_whole",),
     ),
     Mutation(
@@ -106,7 +103,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a record is visible only to a caller whose principals overlap its acl",
         "mmsearch/db/sql/030_security.sql",
         "CREATE POLICY visible_to_principals ON mmsearch.record FOR SELECT\n"
-        "    USING (acl && (SELECT mmsearch.current_principals()));",
+        "    USING (acl && :caller_principals);",
         "CREATE POLICY visible_to_principals ON mmsearch.record FOR SELECT\n    USING (true);",
         (RLS + "test_app_role_sees_exactly_overlapping_rows",),
     ),
@@ -115,7 +112,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a segment is as private as its record",
         "mmsearch/db/sql/030_security.sql",
         "CREATE POLICY visible_to_principals ON mmsearch.segment FOR SELECT\n"
-        "    USING (acl && (SELECT mmsearch.current_principals()));",
+        "    USING (acl && :caller_principals);",
         "CREATE POLICY visible_to_principals ON mmsearch.segment FOR SELECT\n    USING (true);",
         (RLS + "test_app_role_sees_exactly_overlapping_rows",),
     ),
@@ -124,7 +121,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a failed file's uri and reason are as private as the file",
         "mmsearch/db/sql/030_security.sql",
         "CREATE POLICY visible_to_principals ON mmsearch.ingest_error FOR SELECT\n"
-        "    USING (acl && (SELECT mmsearch.current_principals()));",
+        "    USING (acl && :caller_principals);",
         "CREATE POLICY visible_to_principals ON mmsearch.ingest_error FOR SELECT\n"
         "    USING (true);",
         (IDENTITIES + "test_ingest_errors_follow_the_acl",),
@@ -133,8 +130,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "login-bound-principals",
         "a person's login sees by the principals the owner gave it, whatever it sets",
         "mmsearch/db/sql/020_functions.sql",
-        "    IF pg_has_role(session_user, :'role_app', 'MEMBER') THEN",
-        "    IF true THEN",
+        "RETURN CASE WHEN pg_catalog.pg_has_role(SESSION_USER, :'role_app', 'MEMBER')",
+        "RETURN CASE WHEN true",
         (IDENTITIES + "test_person_sees_no_board_row_whatever_it_sets",),
     ),
     Mutation(
