@@ -19,6 +19,21 @@ from mmsearch.cluster import build
 from mmsearch.cluster.local import LocalCluster
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each module here is one scenario on one cluster database and its tests are its steps
+    (ingest, then re-ingest, then acl changes...): random ordering (pytest-randomly, which
+    reorders before this hook runs) may move the modules, but the steps keep file order."""
+    here = Path(__file__).parent
+    slots: dict[Path, list[int]] = {}
+    for index, item in enumerate(items):
+        if item.path.is_relative_to(here):
+            slots.setdefault(item.path, []).append(index)
+    for positions in slots.values():
+        steps = sorted((items[i] for i in positions), key=lambda item: item.location[1] or 0)
+        for index, step in zip(positions, steps, strict=True):
+            items[index] = step
+
+
 @pytest.fixture(scope="session")
 def citus_built() -> None:
     """Citus is installed in this venv's PostgreSQL (skip without it; under CI a skip fails)."""

@@ -38,7 +38,9 @@ def cluster_dir(citus_built: None) -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_up_prints_a_working_coordinator_dsn_and_keeps_secrets_private(cluster_dir: Path) -> None:
+def test_up_prints_a_working_dsn_keeps_secrets_private_then_status_and_down(
+    cluster_dir: Path,
+) -> None:
     result = cli("up", "--dir", str(cluster_dir))
     assert result.returncode == 0, result.stderr
     dsn = result.stdout.strip().splitlines()[-1]
@@ -51,8 +53,7 @@ def test_up_prints_a_working_coordinator_dsn_and_keeps_secrets_private(cluster_d
         psycopg.connect(make_conninfo(**wrong))
     assert cli("up", "--dir", str(cluster_dir)).stdout.strip().splitlines()[-1] == dsn
 
-
-def test_status_and_down(cluster_dir: Path) -> None:
+    # then (in one test: a random order must not run `status` before `up`)
     status = json.loads(cli("status", "--dir", str(cluster_dir), "--json").stdout)
     assert [n["running"] for n in status["nodes"]] == [True, True, True]
     assert len(status["active_workers"]) == 2
