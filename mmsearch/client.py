@@ -157,14 +157,10 @@ class Client:
 
         return Pipeline(self.db, self.embedders, self.settings).run(
             check.paths_argument(paths),
-            collection=check.text_argument(collection, "collection"),
-            tags=check.strings_argument(tags, "tags"),
-            metadata=check.metadata_argument(metadata),
-            acl=check.strings_argument(acl, "acl"),
+            **_checked_ingest_options(collection, tags, metadata, acl, follow_symlinks),
             recursive=check.flag_argument(recursive, "recursive"),
             progress=check.flag_argument(progress, "progress"),
             prune=check.flag_argument(prune, "prune"),
-            follow_symlinks=check.flag_argument(follow_symlinks, "follow_symlinks"),
         )
 
     def watch(
@@ -191,14 +187,10 @@ class Client:
         recursive = check.flag_argument(recursive, "recursive")
         run = functools.partial(
             Pipeline(self.db, self.embedders, self.settings).run,
-            collection=check.text_argument(collection, "collection"),
-            tags=check.strings_argument(tags, "tags"),
-            metadata=check.metadata_argument(metadata),
-            acl=check.strings_argument(acl, "acl"),
+            **_checked_ingest_options(collection, tags, metadata, acl, follow_symlinks),
             recursive=recursive,
             progress=False,
             prune=True,
-            follow_symlinks=check.flag_argument(follow_symlinks, "follow_symlinks"),
             within=roots,
         )
         with FolderWatcher(roots, recursive=recursive) as watcher:  # changes queue from here
@@ -391,3 +383,18 @@ class Client:
 
                 self._query_extractors = Extractors(self.settings, self.embedders)
             return self._query_extractors
+
+
+def _checked_ingest_options(
+    collection: object, tags: object, metadata: object, acl: object, follow_symlinks: object
+) -> dict[str, Any]:
+    """What `ingest` and `watch` both hand the pipeline, each argument type-checked."""
+    from mmsearch.ingest import arguments as check
+
+    return {
+        "collection": check.text_argument(collection, "collection"),
+        "tags": check.strings_argument(tags, "tags"),
+        "metadata": check.metadata_argument(metadata),
+        "acl": check.strings_argument(acl, "acl"),
+        "follow_symlinks": check.flag_argument(follow_symlinks, "follow_symlinks"),
+    }
