@@ -159,6 +159,27 @@ def test_orm_models_match_catalog(dsn: str) -> None:
             assert {c.name for c in table.columns} == columns - vector_columns, table.name
 
 
+def test_connecting_reapplies_sql_files_that_changed(fresh_dsn: str) -> None:
+    """A newer package with the same migrations: its functions replace the old ones."""
+    from mmsearch.client import Client
+
+    schema.upgrade(fresh_dsn)
+    with psycopg.connect(fresh_dsn) as conn:  # an older release's function
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION mmsearch.search_limits() RETURNS jsonb"
+            " LANGUAGE sql IMMUTABLE AS $$ SELECT '{\"max_k\": 5}'::jsonb $$"
+        )
+        conn.execute("UPDATE mmsearch.install SET sql_digest = 'older'")
+    Client.connect(fresh_dsn, upgrade=False).close()  # refuses nothing, changes nothing
+    with psycopg.connect(fresh_dsn) as conn:
+        assert conn.execute("SELECT mmsearch.search_limits() ->> 'max_k'").fetchone() == ("5",)
+    Client.connect(fresh_dsn).close()
+    with psycopg.connect(fresh_dsn) as conn:
+        assert conn.execute("SELECT mmsearch.search_limits() ->> 'max_k'").fetchone() == ("1000",)
+        digest = conn.execute("SELECT sql_digest FROM mmsearch.install").fetchone()[0]
+    assert digest == schema.sql_digest()
+
+
 def test_connect_without_upgrade_refuses_a_database_without_the_schema(
     server_dsn: str,
 ) -> None:

@@ -63,6 +63,16 @@ def sql_files() -> list[tuple[str, str]]:
     return [(e.name, e.read_text(encoding="utf-8")) for e in sorted(entries, key=lambda e: e.name)]
 
 
+def sql_digest() -> str:
+    """The digest of the SQL files, kept in `mmsearch.install.sql_digest` once applied."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, body in sql_files():
+        digest.update(f"{name}\0{body}\0".encode())
+    return digest.hexdigest()
+
+
 def apply_sql_files(connection: Connection, *, on_citus: bool = False) -> None:
     """Apply functions, roles, policies and views; each file is safe to run again.
 
@@ -80,6 +90,7 @@ def apply_sql_files(connection: Connection, *, on_citus: bool = False) -> None:
         body = _SERVER_VARIABLE.sub(lambda m: values[m.group(1)], roles.substitute(body))
         for statement in split_statements(body):
             raw.execute(statement)
+    raw.execute("UPDATE mmsearch.install SET sql_digest = %s", (sql_digest(),))
 
 
 def server_variables(*, on_citus: bool) -> dict[str, str]:
@@ -167,22 +178,29 @@ def head_revision() -> str:
 
 
 def ensure(dsn: str, *, migrate: bool = True) -> None:
-    """Bring the schema to head (cheap when it is there), or with `migrate=False` refuse
-    a database that is not at head with `SchemaMissing`."""
+    """Bring the schema to head and its functions to this package's SQL files (cheap when
+    both are there), or with `migrate=False` refuse a database that is not at head with
+    `SchemaMissing` (functions from other SQL files are then used as they are)."""
     from mmsearch.errors import SchemaMissing
 
     engine = engine_for(dsn)
     try:
         with engine.connect() as conn:
             current = current_revision(conn)
+            applied = applied_sql_digest(conn) if current == head_revision() else None
     finally:
         engine.dispose()
-    if current == head_revision():
+    if current == head_revision() and (applied == sql_digest() or not migrate):
         return
     if not migrate:
         found = "no mmsearch schema" if current is None else f"schema revision {current}"
         raise SchemaMissing(f"the database has {found}, not {head_revision()}: run mmsearch init")
     upgrade(dsn)
+
+
+def applied_sql_digest(connection: Connection) -> str | None:
+    """The digest of the SQL files the database's functions came from (None: unknown)."""
+    return connection.execute(text(f"SELECT sql_digest FROM {SCHEMA}.install")).scalar()
 
 
 def current_revision(connection: Connection) -> str | None:
