@@ -2,7 +2,7 @@
 
     python -m bench.eval [--set images|speech|words|sounds|video|lee]... [--quick]
                          [--out FILE] [--compare OLD.json] [--cache DIR] [--dsn DSN]
-                         [--rerank evidence|cross-encoder]...
+                         [--rerank evidence|cross-encoder]... [--tune]
 
 The sets are built from data other people made and labelled (Debian and PyPI packages,
 cached); the scoring is `mmsearch.eval`, the same harness `mmsearch eval` uses on a user's
@@ -37,20 +37,24 @@ def run(
     quick: bool = False,
     dsn: str | None = None,
     rerank: list[str] | None = None,
+    tune: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Evaluate `groups` (`sets.CHOICES`) and return the report as JSON-ready data.
 
     A group whose sources cannot be fetched here is reported as not run, with the reason;
     the others still run. Each reranker named in `rerank` (with its default options) adds
-    a "hybrid+NAME" row to every set with typed queries.
+    a "hybrid+NAME" row to every set with typed queries. With `tune`, each set with hybrid
+    mode is also tuned (`mmsearch.eval.tune`), under the report's "tuning".
     """
+    from mmsearch.eval import tune as tuning
     from mmsearch.rerank import load
 
     rerankers = {name: load({"name": name}) for name in rerank or []}
     started = time.perf_counter()
     results: list[SetResult] = []
     unavailable: dict[str, str] = {}
+    tuned: dict[str, Any] = {}
     lee = None
     with scratch_dsn(dsn, "mmsearch_eval") as url, Client.connect(url) as client:
         for group in groups:
@@ -67,8 +71,12 @@ def run(
                 size = f"{len(judged.documents)} documents, {len(judged.queries)} queries"
                 say(f"{judged.name}: {size}")
                 results.append(evaluate(client, judged, rerankers=rerankers))  # type: ignore[arg-type]
+                if tune and "hybrid" in judged.modes:
+                    found = tuning.tune(client, judged)
+                    say(tuning.report(found))
+                    tuned[judged.name] = found.as_dict()
         spaces = {s.name: s.model_id for s in client.spaces()}
-    return to_json(
+    report = to_json(
         results,
         quick=quick,
         spaces=spaces,
@@ -76,6 +84,7 @@ def run(
         lee=lee,
         seconds=time.perf_counter() - started,
     )
+    return {**report, "tuning": tuned} if tune else report
 
 
 def _lee(client: Client, cache: Path, unavailable: dict[str, str]) -> dict[str, Any] | None:
@@ -104,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rerank", action="append", help="also score hybrid search reranked by this reranker"
     )
+    parser.add_argument(
+        "--tune", action="store_true", help="also choose each set's fusion (mmsearch eval --tune)"
+    )
     args = parser.parse_args(argv)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     report = run(
@@ -112,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         quick=args.quick,
         dsn=args.dsn,
         rerank=args.rerank,
+        tune=args.tune,
         say=say,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mmsearch.ingest.lifecycle import CollectionSummary, Removal
     from mmsearch.ingest.pipeline import IngestReport
     from mmsearch.ingest.types import Extracted
-    from mmsearch.query.request import Mode, SearchOptions, VectorPath
+    from mmsearch.query.request import Fusion, Mode, SearchOptions, VectorPath
     from mmsearch.query.search import Hit, SearchPlan
     from mmsearch.rerank import Reranker
 
@@ -213,6 +213,17 @@ class Client:
 
         return remove_collection(self.db, self.settings, name)
 
+    def set_search_defaults(
+        self, collection: str, *, fusion: Fusion | None, weights: dict[str, float] | None
+    ) -> None:
+        """The fusion and leg weights a search of `collection` alone uses unless it sets
+        its own (`mmsearch eval --tune --apply` chooses them); None for both: the defaults."""
+        from mmsearch.ingest.lifecycle import set_search_defaults
+        from mmsearch.query.request import SearchOptions
+
+        checked = SearchOptions(fusion=fusion, weights=weights)  # the same checks as a search
+        set_search_defaults(self.db, collection, checked.fusion, checked.weights)
+
     def collections(self) -> list[CollectionSummary]:
         """Every collection with its record and ingest-error counts (all rows, as ingest)."""
         from mmsearch.ingest.lifecycle import list_collections
@@ -299,6 +310,7 @@ class Client:
         k: int = 10,
         weights: dict[str, float] | None = None,
         rrf_k: int = 60,
+        fusion: Fusion | None = None,
         segments: bool = False,
         spaces: str | Sequence[str] | None = None,
         ef_search: int | None = None,
@@ -310,7 +322,10 @@ class Client:
         Filters: `collection`, `media_types`, `tags` (any of), `tags_all`, `metadata`
         (containment), `filter` (an expression, `mmsearch.query.expression`). `mode` picks
         the legs (vector legs of every space in `spaces`, default all, that encodes the query;
-        a keyword leg); `weights` ({leg: w}) and `rrf_k` tune their fusion. `principals` are
+        a keyword leg); `fusion` combines them ("relative": the sum of weight * each leg's
+        score on a 0..1 scale; "rrf": reciprocal ranks with `rrf_k`), each leg weighted by
+        `weights` ({leg: w}); a search of one collection that sets neither takes the
+        collection's own (`set_search_defaults`), else relative with weights 1. `principals` are
         whom to search as (row-level security decides). One hit per record, its best segment,
         unless `segments`. `ef_search` and `vector_path` ("exact", "hnsw") override how
         vector legs rank. A string where a list is expected is one item. With a reranker
@@ -322,7 +337,7 @@ class Client:
         options = SearchOptions(
             collection=collection, media_types=media_types, tags=tags, tags_all=tags_all,
             metadata=metadata, filter=filter, mode=mode, principals=principals, k=k,
-            weights=weights, rrf_k=rrf_k, segments=segments, spaces=spaces,
+            weights=weights, rrf_k=rrf_k, fusion=fusion, segments=segments, spaces=spaces,
             ef_search=ef_search, vector_path=vector_path,
         )  # fmt: skip
         if not isinstance(rerank, bool):

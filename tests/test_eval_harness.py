@@ -232,3 +232,77 @@ def test_a_malformed_judged_line_is_a_one_line_error(tmp_path: Path) -> None:
     bad.write_text('{"query": "a", "relevant": ["x"]}\n{"query": "b"}\n')
     with pytest.raises(UserError, match=r"bad\.jsonl line 2"):
         load_queries(bad, "c")
+
+
+DECOYS = {
+    # each query shares a word with a decoy and means the other document
+    "travel.txt": "Travel expenses policy: flights need a manager's approval before booking.",
+    "rockets.txt": "How engineers made machines fly beyond the atmosphere.",
+    "vet.txt": "When your kitten seems unwell, call the veterinarian before feeding it.",
+    "unix.txt": "The cat command prints files in a terminal; when sick of scrolling, use less.",
+    "pets.txt": "Animals are not allowed in the workplace, except guide animals.",
+    "canteen.txt": "The hot dog stand in the office canteen opens at noon.",
+    "sleep.txt": "Adults need seven to nine hours of sleep; keep the bedroom dark and cool.",
+    "hours.txt": "Opening hours of the museum: nine to five, closed on Mondays.",
+}
+DECOY_QUERIES = {
+    "can I fly to a conference": "travel.txt",
+    "my cat is sick": "vet.txt",
+    "can I bring my dog to the office": "pets.txt",
+    "how many hours should I sleep": "sleep.txt",
+}
+
+
+def test_tune_chooses_a_fusion_on_half_the_queries_and_checks_it_on_the_rest(
+    client: Client, tmp_path: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mmsearch.cli import cli
+
+    docs = tmp_path / "decoys"
+    docs.mkdir()
+    for name, text in DECOYS.items():
+        (docs / name).write_text(text)
+    client.ingest([docs], collection="decoys")
+    judged = tmp_path / "decoys.jsonl"
+    judged.write_text(
+        "".join(
+            json.dumps({"query": q, "relevant": [str(docs / doc)]}) + "\n"
+            for q, doc in DECOY_QUERIES.items()
+        )
+    )
+    out = tmp_path / "tuning.json"
+    env = {"MMSEARCH_DATABASE_URL": client.db.dsn}
+    args = ["eval", str(judged), "-c", "decoys", "--tune", "--apply", "--out", str(out)]
+    outcome = CliRunner().invoke(cli, args, env=env)
+    assert outcome.exit_code == 0, outcome.output
+    tuning = json.loads(out.read_text())
+    candidates = tuning["candidates"]
+    assert len(candidates) == 14  # two fusions, seven keyword weights
+    assert tuning["chosen"] == candidates[0]
+    assert all(candidates[0]["tune"]["MRR"] >= c["tune"]["MRR"] for c in candidates)
+    # the decoys fool the keyword leg and not the vectors
+    legs = tuning["single_legs"]
+    assert legs["keyword"]["tune"] < legs["vector"]["tune"] == 1.0
+    # at keyword weight 1 "hot dog stand in the office canteen" outvotes the pets rule (tune
+    # split), "the cat command ... sick of scrolling" the vet (held out): a lighter keyword
+    # leg, chosen on the tune split, puts both right
+    default, chosen = tuning["default"], tuning["chosen"]
+    assert default["tune"]["MRR"] < 1.0 == chosen["tune"]["MRR"]
+    assert chosen["fusion"] == "relative" and chosen["keyword_weight"] < 1
+    assert default["held_out"]["MRR"] < 1.0 == chosen["held_out"]["MRR"]
+    assert "search with: mmsearch search ... --fusion" in outcome.output
+    # --apply: searches of the collection that set no fusion use the chosen one
+    dog = "can I bring my dog to the office"
+    assert Path(client.search(dog, collection="decoys")[0].uri).name == "pets.txt"
+    asked = client.search(dog, collection="decoys", fusion="relative", weights={"keyword": 1})
+    assert Path(asked[0].uri).name == "canteen.txt"
+    client.set_search_defaults("decoys", fusion=None, weights=None)
+    assert Path(client.search(dog, collection="decoys")[0].uri).name == "canteen.txt"
+    few = tmp_path / "few.jsonl"
+    few.write_text(judged.read_text().splitlines()[0] + "\n")
+    refused = CliRunner().invoke(cli, ["eval", str(few), "-c", "decoys", "--tune"], env=env)
+    assert refused.exit_code == 1 and "at least 4 typed queries" in str(refused.exception)

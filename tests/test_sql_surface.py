@@ -33,7 +33,7 @@ DOC_QUERY = "how do I reset my password"
 SEARCH_ARGS = (
     "text, jsonb, integer, text[], text[], text[], text[], jsonb, double precision,"
     " double precision, timestamp with time zone, timestamp with time zone, jsonb, jsonb,"
-    " integer, boolean, bigint, text[], integer, text"
+    " integer, boolean, bigint, text[], integer, text, text"
 )
 FUNCTIONS = {
     "keyword_search": "text, text, integer",
@@ -277,20 +277,6 @@ def test_keyword_query_is_any_word_unless_the_user_wrote_operators(
             "SELECT * FROM mmsearch.keyword_search('password -thirty', %s)", (COLLECTION,)
         ).fetchall()
         assert rows == []
-
-
-def test_keyword_coverage_is_the_share_of_query_words_present(dsn: str) -> None:
-    with connect(dsn) as conn:
-        coverage = conn.execute(
-            "SELECT mmsearch.keyword_coverage(to_tsvector('english', 'Cover the pan'),"
-            " 'the pans, a lid, water') AS c"
-        ).fetchone()["c"]
-        assert coverage == pytest.approx(1 / 3)
-    with (
-        connect(dsn, role="bi") as conn,
-        pytest.raises(psycopg.errors.InsufficientPrivilege),
-    ):
-        conn.execute("SELECT mmsearch.keyword_coverage(''::tsvector, 'x')")
 
 
 def test_keyword_search_agrees_with_the_api(

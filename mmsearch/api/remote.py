@@ -99,6 +99,7 @@ def _query(options: dict[str, Any]) -> dict[str, Any]:
         "k": options.get("k", 10),
         "segments": str(bool(options.get("segments"))).lower(),
         "weight": [f"{leg}={w}" for leg, w in (options.get("weights") or {}).items()],
+        **({"fusion": options["fusion"]} if options.get("fusion") else {}),
         "principal": options.get("principals") or [],
     }
 

@@ -43,6 +43,11 @@ class SearchParams(BaseModel):
     k: int = Field(10, ge=1, le=1000)
     segments: bool = Field(False, description="Every matching segment, not one per record.")
     weight: list[str] = Field([], description="LEG=W, the weight of a leg in the fusion.")
+    fusion: Literal["relative", "rrf"] | None = Field(
+        None,
+        description="How legs combine: 0..1 scores, or reciprocal ranks"
+        " (default: the collection's own, else relative).",
+    )
     principal: list[str] = Field(
         [], description="Search as these principals: only with the server's local key."
     )
@@ -61,6 +66,7 @@ class SearchParams(BaseModel):
             "k": self.k,
             "segments": self.segments,
             "weights": parse_weights(self.weight),
+            "fusion": self.fusion,
         }
 
 

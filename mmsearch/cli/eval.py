@@ -1,14 +1,19 @@
-"""`mmsearch eval QUERIES --collection C`: score search on your own judged queries."""
+"""`mmsearch eval QUERIES --collection C`: score search on your own judged queries, or
+choose its fusion from them (`--tune`)."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mmsearch.errors import UserError
+
+if TYPE_CHECKING:
+    from mmsearch.eval.judged import JudgedSet
 
 
 @click.command("eval")
@@ -37,6 +42,18 @@ from mmsearch.errors import UserError
     multiple=True,
     help="Also score hybrid search reranked by this reranker (evidence, cross-encoder).",
 )
+@click.option(
+    "--tune",
+    is_flag=True,
+    help="Instead: choose the fusion (relative or rrf, keyword weight) on half the typed"
+    " queries, check it on the other half, and print the flags to search with.",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="With --tune: keep the chosen fusion as the collection's own, for every search of"
+    " it that sets no fusion or weights.",
+)
 def eval_command(
     queries: Path,
     collection: str,
@@ -45,6 +62,8 @@ def eval_command(
     out: Path | None,
     compare: Path | None,
     rerankers: tuple[str, ...],
+    tune: bool,
+    apply: bool,
 ) -> None:
     """Search a collection with judged QUERIES (JSON lines) in every mode and score it.
 
@@ -68,6 +87,11 @@ def eval_command(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     judged = load_queries(queries, collection)
+    if apply and not tune:
+        raise UserError("--apply keeps what --tune chooses: give both")
+    if tune:
+        _tune(judged, list(principals), out, apply=apply)
+        return
     started = time.perf_counter()
     with Client.connect() as client:
         result = evaluate(
@@ -94,3 +118,25 @@ def eval_command(
     if compare is not None:
         click.echo()
         click.echo(compare_reports(json.loads(compare.read_text()), report))
+
+
+def _tune(judged: JudgedSet, principals: list[str], out: Path | None, *, apply: bool) -> None:
+    from mmsearch.client import Client
+    from mmsearch.eval.tune import report, tune, write
+
+    with Client.connect() as client:
+        try:
+            tuning = tune(client, judged, principals=principals)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        chosen = tuning.chosen
+        if apply:
+            client.set_search_defaults(
+                judged.collection, fusion=chosen.fusion, weights={"keyword": chosen.keyword}
+            )
+    click.echo(report(tuning))
+    if apply:
+        click.echo(f"kept as collection {judged.collection!r}'s own: {chosen.flags}")
+    if out is not None:
+        write(tuning, out)
+        click.echo(f"wrote {out}", err=True)

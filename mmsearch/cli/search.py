@@ -60,6 +60,12 @@ if TYPE_CHECKING:
     help="LEG=W: weight of a leg in the fusion (text, image, visual, sound, keyword, …).",
 )
 @click.option(
+    "--fusion",
+    type=click.Choice(["relative", "rrf"]),
+    help="How legs combine: scores on a 0..1 scale, or reciprocal ranks"
+    " (default: the collection's own, else relative).",
+)
+@click.option(
     "--explain",
     is_flag=True,
     help="Also print the SQL it runs, ready for psql (stderr); its hits are not reranked.",
@@ -79,6 +85,7 @@ def search_command(
     k: int,
     segments: bool,
     weights: tuple[str, ...],
+    fusion: str | None,
     explain: bool,
     analyze: bool,
     as_json: bool,
@@ -99,6 +106,7 @@ def search_command(
         "k": k,
         "segments": segments,
         "weights": parse_weights(weights),
+        "fusion": fusion,
         "spaces": list(spaces) or None,
     }
     # the HTTP API has no spaces parameter yet: a search naming its spaces runs here

@@ -27,6 +27,8 @@ class Collection(Base):
     name: Mapped[str] = mapped_column(Text, unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    #: the fusion a search of this collection alone uses unless it sets its own
+    search_defaults: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
 class SpaceRow(Base):

@@ -143,7 +143,7 @@ def _run_mode(
 
             context = RerankContext(client.db, client.embedders, tuple(principals))
             hits = reranked[1].rerank(subject, hits, context)
-        ranked.append(_ranked(judged, query, hits[:K], time.perf_counter() - started))
+        ranked.append(rank_hits(judged, query, hits[:K], time.perf_counter() - started))
     return ModeResult(
         f"{mode}+{reranked[0]}" if reranked else mode,
         score(judged.queries, ranked),
@@ -153,7 +153,8 @@ def _run_mode(
     )
 
 
-def _ranked(judged: JudgedSet, query: Query, hits: list[Hit], seconds: float) -> RankedQuery:
+def rank_hits(judged: JudgedSet, query: Query, hits: list[Hit], seconds: float) -> RankedQuery:
+    """One query's hits as the ranked document ids and spans the measures read."""
     label = query.text if query.text is not None else f"like {query.example.name}"  # type: ignore[union-attr]
     return RankedQuery(
         query.qid,

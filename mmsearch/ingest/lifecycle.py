@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from mmsearch.errors import UserError
 from mmsearch.ingest.store import lock_uri
@@ -139,6 +140,19 @@ def remove_collection(db: Database, settings: Settings, name: str) -> int:
     with db.writer() as conn:  # its ingest errors go by cascade
         conn.execute("DELETE FROM mmsearch.collection WHERE id = %s", (cid,))
     return removed
+
+
+def set_search_defaults(
+    db: Database, name: str, fusion: str | None, weights: dict[str, float] | None
+) -> None:
+    """Keep a collection's own fusion and leg weights (none given: back to the defaults)."""
+    defaults = {"fusion": fusion, "weights": weights or None}
+    with db.writer() as conn:
+        cid = collection_id(conn, name)
+        conn.execute(
+            "UPDATE mmsearch.collection SET search_defaults = %s WHERE id = %s",
+            (Jsonb({k: v for k, v in defaults.items() if v is not None}), cid),
+        )
 
 
 def list_collections(db: Database) -> list[CollectionSummary]:

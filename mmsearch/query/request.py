@@ -23,6 +23,9 @@ Mode = Literal["hybrid", "vector", "keyword"]
 MODES: tuple[Mode, ...] = ("hybrid", "vector", "keyword")
 #: how a vector leg ranks: decided from real counts ("auto"), or forced
 VectorPath = Literal["auto", "exact", "hnsw"]
+#: how the legs' hits combine: scores on a 0..1 scale ("relative") or reciprocal ranks ("rrf")
+Fusion = Literal["relative", "rrf"]
+FUSIONS: tuple[Fusion, ...] = ("relative", "rrf")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +43,8 @@ class SearchOptions:
     k: int = 10
     weights: Mapping[str, float] | None = None
     rrf_k: int = 60
+    #: None: the collection's own (`mmsearch eval --tune --apply`), else "relative"
+    fusion: Fusion | None = None
     segments: bool = False
     spaces: str | Sequence[str] | None = None
     ef_search: int | None = None
@@ -56,6 +61,8 @@ class SearchOptions:
             raise TypeError(f"segments must be True or False, not {self.segments!r}")
         if self.mode not in MODES:
             raise UserError(f"unknown mode {self.mode!r}: use hybrid, vector or keyword")
+        if self.fusion is not None and self.fusion not in FUSIONS:
+            raise UserError(f"unknown fusion {self.fusion!r}: use relative or rrf")
         if self.filter is not None and not isinstance(self.filter, str):
             raise TypeError(f"filter must be an expression string, not {type(self.filter)}")
         if self.metadata is not None and not isinstance(self.metadata, Mapping):
@@ -79,6 +86,7 @@ class SearchOptions:
             **self.filters.request(),
             "k": self.k,
             "rrf_k": self.rrf_k,
+            "fusion": self.fusion,
             "segments": self.segments,
             "weights": dict(self.weights or {}) or None,
             "ef_search": self.ef_search,

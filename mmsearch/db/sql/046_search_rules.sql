@@ -7,6 +7,9 @@
 -- every upgrade, so that a change of arguments or result columns needs no hand-written DROP.
 -- Nothing records a dependency on them: the functions that call them are plpgsql, or SQL
 -- functions whose bodies are strings. The analyst-facing functions (050) are kept.
+-- Replaced by the BM25 keyword leg (047)
+DROP FUNCTION IF EXISTS mmsearch.keyword_coverage(tsvector, text);
+
 DO $drop$
 DECLARE
     fn regprocedure;
@@ -93,19 +96,6 @@ AS $fn$
         WHEN query ~* '"|(^|\s)-\w|\sor\s' THEN websearch_to_tsquery('english'::regconfig, query)
         ELSE replace(plainto_tsquery('english'::regconfig, query)::text, ' & ', ' | ')::tsquery
     END
-$fn$;
-
--- How much of the query a keyword match holds: the share of the query's distinct lexemes in
--- the segment. It scales the keyword leg's weight in the fusion, so a segment that shares one
--- word of six counts for a sixth of one that has them all.
-CREATE OR REPLACE FUNCTION mmsearch.keyword_coverage(content tsvector, query text)
-RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog
-AS $fn$
-    SELECT count(*) FILTER (WHERE l = ANY (tsvector_to_array(content)))::double precision
-           / greatest(count(*), 1)
-    FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, query))) AS l
 $fn$;
 
 -- The snippet of a hit: matched words marked «» when the keyword leg found it, else the start

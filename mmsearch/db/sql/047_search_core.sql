@@ -21,7 +21,9 @@
 -- The keyword leg (search_keyword_leg_sql) and the fusion (search_fusion_sql) are each one
 -- function, so either can be replaced without touching the rest.
 
--- A request with its defaults, or an error naming what is wrong (SQLSTATE 22023).
+-- A request with its defaults, or an error naming what is wrong (SQLSTATE 22023). A search
+-- of one collection that sets neither fusion nor weights takes that collection's own
+-- (`search_defaults`, chosen by `mmsearch eval --tune --apply`).
 CREATE OR REPLACE FUNCTION mmsearch.search_checked(request jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
@@ -36,12 +38,18 @@ BEGIN
     WHERE key NOT IN ('query', 'vectors', 'k', 'collections', 'media_types', 'tags', 'tags_all',
                       'metadata', 'start_s', 'end_s', 'ingested_after', 'ingested_before',
                       'filter', 'weights', 'rrf_k', 'segments', 'like_segment', 'spaces',
-                      'ef_search', 'vector_path');
+                      'ef_search', 'vector_path', 'fusion');
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'unknown search option(s): %', unknown USING ERRCODE = '22023';
     END IF;
+    IF NOT checked ?| ARRAY['fusion', 'weights']
+       AND jsonb_typeof(checked -> 'collections') = 'array'
+       AND jsonb_array_length(checked -> 'collections') = 1 THEN
+        checked := coalesce((SELECT c.search_defaults FROM mmsearch.collection AS c
+                             WHERE c.name = checked -> 'collections' ->> 0), '{}') || checked;
+    END IF;
     checked := jsonb_build_object('k', 10, 'rrf_k', 60, 'segments', false,
-                                  'vector_path', 'auto') || checked;
+                                  'vector_path', 'auto', 'fusion', 'relative') || checked;
     PERFORM mmsearch.search_check_integer(checked, 'k', 1, (limits ->> 'max_k')::integer);
     PERFORM mmsearch.search_check_integer(checked, 'rrf_k', 0, (limits ->> 'max_rrf_k')::integer);
     PERFORM mmsearch.search_check_integer(checked, 'ef_search', 1,
@@ -49,6 +57,9 @@ BEGIN
     PERFORM mmsearch.search_check_integer(checked, 'like_segment', 1, NULL);
     IF jsonb_typeof(checked -> 'segments') <> 'boolean' THEN
         RAISE EXCEPTION 'segments must be true or false' USING ERRCODE = '22023';
+    ELSIF checked ->> 'fusion' NOT IN ('relative', 'rrf') THEN
+        RAISE EXCEPTION 'fusion must be relative or rrf, not "%"', checked ->> 'fusion'
+            USING ERRCODE = '22023';
     ELSIF checked ->> 'vector_path' NOT IN ('auto', 'exact', 'hnsw') THEN
         RAISE EXCEPTION 'vector_path must be auto, exact or hnsw, not "%"',
             checked ->> 'vector_path' USING ERRCODE = '22023';
@@ -287,6 +298,7 @@ BEGIN
                                        principals, candidates);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'k', checked -> 'k', 'rrf_k', checked -> 'rrf_k', 'segments', checked -> 'segments',
+        'fusion', checked -> 'fusion',
         'candidates', candidates, 'principals', to_jsonb(principals),
         'filter', filter.condition, 'on_record', filter.on_record,
         'on_segment', filter.on_segment, 'few', passing.few,
@@ -365,41 +377,98 @@ BEGIN
 END
 $fn$;
 
--- The keyword leg: segments matching the keyword query, by ts_rank_cd, as
--- (id, record_id, rank, score, confidence); confidence is the share of the query's words held.
+-- The keyword leg: segments matching the keyword query, ranked by BM25 (k1 1.2, b 0.75), as
+-- (id, record_id, rank, score, relative, confidence).
+--
+-- Term statistics are those of the rows this very search covers (what the caller may see
+-- and the filter passes), taken from the matches themselves: a word's document frequency is
+-- the number of matching rows that hold it; N the segments in scope (counted up to 20,000,
+-- or the matches when more: a bounded cost, and the same count on one server and on
+-- Citus); lengths in distinct lexemes. So they are always current, and no score depends on
+-- rows the caller cannot see (statistics over every row would tell, through scores, whether
+-- hidden rows hold a word).
+--
+-- `held` is BM25 over that of a segment of average length holding each of the query's words
+-- once: 1 for all of them, less for some (a rare word more than a common one), a little more
+-- for words said often in a short segment. Text read off a picture (kind "ocr") says what
+-- is written in it, not what it shows, and a typed description shares a word with it by
+-- chance: its matches count half. `relative`, for the default fusion, is held (capped, with
+-- 5% of what lies above 1) squared: a match of the whole query counts as much as the best
+-- vector match, one of half its weight for a quarter. `confidence`, for rank fusion, is held
+-- capped at 1.
 CREATE OR REPLACE FUNCTION mmsearch.search_keyword_leg_sql(plan jsonb, cte text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog
 AS $fn$
 DECLARE
-    tsq text := format('%L::tsquery', plan -> 'keyword' ->> 'tsquery');
+    tsq       text := format('%L::tsquery', plan -> 'keyword' ->> 'tsquery');
+    words     text := format('%L::text[]', tsvector_to_array(
+                                 to_tsvector('english'::regconfig, plan -> 'keyword' ->> 'query')));
+    -- BM25's term-frequency part of a posting p of a match m:
+    -- tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen))
+    tf_part   text := '(p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * m.len / st.avg_len)))';
+    scope_cap constant integer := 20000;
 BEGIN
-    RETURN format('%1$s_matches AS MATERIALIZED (SELECT s.id, s.record_id, s.content_tsv AS tsv,'
-                  ' ts_rank_cd(s.content_tsv, %2$s)::double precision AS score %3$s'
-                  ' AND s.content_tsv @@ %2$s ORDER BY score DESC, s.id LIMIT %4$s),'
-                  ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id)'
-                  ' AS rank, score, mmsearch.keyword_coverage(tsv, %5$L) AS confidence'
-                  ' FROM %1$s_matches)',
-                  cte, tsq, mmsearch.search_source_sql(plan, false), plan ->> 'candidates',
-                  plan -> 'keyword' ->> 'query');
+    RETURN format(
+        '%1$s_matches AS MATERIALIZED (SELECT s.id, s.record_id,'
+        ' CASE WHEN s.kind = ''ocr'' THEN 0.5 ELSE 1.0 END AS prior,'
+        ' greatest(length(s.content_tsv), 1) AS len,'
+        ' ts_filter(setweight(s.content_tsv, ''A'', %2$s), ''{a}'') AS held'
+        ' %3$s AND s.content_tsv @@ %4$s),'
+        ' %1$s_postings AS MATERIALIZED (SELECT m.id, u.lexeme,'
+        ' coalesce(array_length(u.positions, 1), 1) AS tf FROM %1$s_matches AS m,'
+        ' unnest(m.held) AS u),'
+        ' %1$s_stats AS (SELECT avg(len)::double precision AS avg_len,'
+        ' greatest(count(*), (SELECT count(*) FROM (SELECT 1 %3$s LIMIT %5$s) AS scope))'
+        '::double precision AS n FROM %1$s_matches),'
+        ' %1$s_idf AS (SELECT w.lexeme, ln(1 + (st.n - coalesce(d.df, 0) + 0.5)'
+        ' / (coalesce(d.df, 0) + 0.5)) AS idf'
+        ' FROM unnest(%2$s) AS w(lexeme) CROSS JOIN %1$s_stats AS st'
+        ' LEFT JOIN (SELECT lexeme, count(*) AS df FROM %1$s_postings GROUP BY lexeme) AS d'
+        ' ON d.lexeme = w.lexeme),'
+        ' %1$s_scored AS (SELECT p.id, m.record_id, m.prior * sum(i.idf * %6$s) AS score,'
+        ' m.prior * sum(i.idf * %6$s) / (SELECT greatest(sum(idf), 1e-9) FROM %1$s_idf) AS held'
+        ' FROM %1$s_postings AS p JOIN %1$s_matches AS m ON m.id = p.id'
+        ' JOIN %1$s_idf AS i ON i.lexeme = p.lexeme CROSS JOIN %1$s_stats AS st'
+        ' GROUP BY p.id, m.record_id, m.prior),'
+        ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id) AS rank,'
+        ' score, power(least(held, 1.0) + 0.05 * greatest(held - 1.0, 0.0), 2) AS relative,'
+        ' least(held, 1.0) AS confidence FROM %1$s_scored ORDER BY score DESC, id LIMIT %7$s)',
+        cte, words, mmsearch.search_source_sql(plan, false), tsq, scope_cap, tf_part,
+        plan ->> 'candidates');
 END
 $fn$;
 
--- Fusion: per segment, the sum over legs of weight * confidence / (rrf_k + rank)
--- (reciprocal rank fusion, each vector hit scaled by how far its similarity clears the
--- space's noise floor and each keyword hit by the share of the query's words it holds:
--- plain RRF lets two barely-relevant legs outvote one near-certain match); then the best
--- segment of each record (unless segments => true), the k best.
+-- Fusion, per segment, over the legs that found it:
+--   relative (the default)  the sum of weight * the leg's score on a common scale: a vector
+--                           hit's confidence (how far its similarity clears the space's
+--                           noise floor; without a floor, between the leg's lowest and
+--                           best) over the best confidence of any vector leg, so the best
+--                           vector hit scores 1 and a leg whose best is weak stays weak; a
+--                           keyword hit's relative BM25 (1: every word of the query, as in
+--                           a segment of average length). A keyword match on one common
+--                           word of the query adds little, and cannot outvote the best
+--                           vector match.
+--   rrf                     reciprocal rank fusion: the sum of weight * confidence / (rrf_k +
+--                           rank), each vector hit's confidence how far its similarity clears
+--                           the floor, each keyword hit's its BM25 confidence.
+-- Then the best segment of each record (unless segments => true), the k best.
 CREATE OR REPLACE FUNCTION mmsearch.search_fusion_sql(plan jsonb, legs text[]) RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog
 AS $fn$
-    SELECT format('legs AS (%s), fused AS (SELECT id, record_id,'
-                  ' sum(weight * confidence / (%s + rank)) AS score,'
+    SELECT format('legs AS (%s), scale AS (SELECT coalesce(nullif(max(relative) FILTER'
+                  ' (WHERE leg <> ''keyword''), 0), 1.0) AS best_vector FROM legs),'
+                  ' fused AS (SELECT id, record_id, sum(%s) AS score,'
                   ' jsonb_object_agg(leg, rank) AS ranks, jsonb_object_agg(leg, score) AS leg_scores'
-                  ' FROM legs GROUP BY id, record_id), best AS (%s),'
+                  ' FROM legs CROSS JOIN scale GROUP BY id, record_id), best AS (%s),'
                   ' top AS (SELECT * FROM best ORDER BY score DESC, id LIMIT %s)',
-                  array_to_string(legs, ' UNION ALL '), (plan ->> 'rrf_k')::integer,
+                  array_to_string(legs, ' UNION ALL '),
+                  CASE plan ->> 'fusion'
+                       WHEN 'rrf' THEN format('weight * confidence / (%s + rank)',
+                                              (plan ->> 'rrf_k')::integer)
+                       ELSE 'weight * CASE WHEN leg = ''keyword'' THEN relative'
+                            ' ELSE relative / best_vector END' END,
                   CASE WHEN (plan ->> 'segments')::boolean THEN 'SELECT * FROM fused'
                        ELSE 'SELECT DISTINCT ON (record_id) * FROM fused'
                             ' ORDER BY record_id, score DESC, id' END,
@@ -420,33 +489,42 @@ DECLARE
     legs   text[] := '{}';
     counts text[] := '{}';
     hits   text;
+    similarity text;
 BEGIN
     FOR leg IN SELECT jsonb_array_elements(plan -> 'vectors') LOOP
         n := n + 1;
+        similarity := format(leg ->> 'similarity', 'd');
         ctes := ctes || mmsearch.search_vector_leg_sql(plan, leg, 'leg_' || n)
                      || format('ranked_%s AS (SELECT id, record_id,'
                                ' row_number() OVER (ORDER BY d, id) AS rank, %s AS score,'
                                ' (%s)::double precision AS confidence FROM leg_%s%s)',
-                               n, format(leg ->> 'similarity', 'd'),
+                               n, similarity,
                                CASE WHEN leg ? 'floor' AND (leg ->> 'bounded')::boolean
-                                    THEN format('(%s - %s) / (1.0 - %2$s)',
-                                                format(leg ->> 'similarity', 'd'),
+                                    THEN format('(%s - %s) / (1.0 - %2$s)', similarity,
                                                 (leg ->> 'floor')::float8)
                                     ELSE '1.0' END,
                                n,
                                CASE WHEN leg ? 'floor'
-                                    THEN format(' WHERE %s >= %s', format(leg ->> 'similarity', 'd'),
+                                    THEN format(' WHERE %s >= %s', similarity,
                                                 (leg ->> 'floor')::float8)
                                     ELSE '' END);
+        -- on 0..1: how far the similarity clears the floor (a space without one: between
+        -- the leg's lowest and its best); the fusion scales every vector leg by the best
         legs := legs || format('SELECT %L::text AS leg, id, record_id, rank, score, confidence,'
-                               ' %s::double precision AS weight FROM ranked_%s',
-                               leg ->> 'name', (leg ->> 'weight')::float8, n);
+                               ' %s AS relative, %s::double precision AS weight FROM ranked_%s',
+                               leg ->> 'name',
+                               CASE WHEN leg ? 'floor' AND (leg ->> 'bounded')::boolean
+                                    THEN 'confidence'
+                                    ELSE 'coalesce((score - min(score) OVER ()) / nullif(max(score)'
+                                         ' OVER () - min(score) OVER (), 0), 1.0)' END,
+                               (leg ->> 'weight')::float8, n);
         counts := counts || format('%L, (SELECT count(*) FROM leg_%s)', leg ->> 'name', n);
     END LOOP;
     IF plan ? 'keyword' THEN
         ctes := ctes || mmsearch.search_keyword_leg_sql(plan, 'keyword');
         legs := legs || format('SELECT ''keyword''::text AS leg, id, record_id, rank, score,'
-                               ' confidence, %s::double precision AS weight FROM keyword',
+                               ' confidence, relative,'
+                               ' %s::double precision AS weight FROM keyword',
                                (plan -> 'keyword' ->> 'weight')::float8);
         counts := counts || '''keyword'', (SELECT count(*) FROM keyword_matches)'::text;
     END IF;

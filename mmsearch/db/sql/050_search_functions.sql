@@ -16,6 +16,13 @@
 -- mmsearch.search(vectors => ..., segments => true) instead.
 DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint);
 DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint, double precision);
+-- `fusion` joined their arguments
+DROP FUNCTION IF EXISTS mmsearch.search(text, jsonb, integer, text[], text[], text[], text[], jsonb,
+    double precision, double precision, timestamptz, timestamptz, jsonb, jsonb, integer, boolean,
+    bigint, text[], integer, text);
+DROP FUNCTION IF EXISTS mmsearch.search_args(text, jsonb, integer, text[], text[], text[], text[],
+    jsonb, double precision, double precision, timestamptz, timestamptz, jsonb, jsonb, integer,
+    boolean, bigint, text[], integer, text);
 
 -- The request of mmsearch.search(...) as the jsonb that the core takes (and
 -- mmsearch.search_statement shows the SQL of).
@@ -27,7 +34,7 @@ CREATE OR REPLACE FUNCTION mmsearch.search_args(
     ingested_after timestamptz DEFAULT NULL, ingested_before timestamptz DEFAULT NULL,
     filter jsonb DEFAULT NULL, weights jsonb DEFAULT NULL, rrf_k integer DEFAULT 60,
     segments boolean DEFAULT false, like_segment bigint DEFAULT NULL, spaces text[] DEFAULT NULL,
-    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto'
+    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto', fusion text DEFAULT NULL
 ) RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog
@@ -38,12 +45,12 @@ AS $fn$
         'start_s', start_s, 'end_s', end_s, 'ingested_after', ingested_after,
         'ingested_before', ingested_before, 'filter', filter, 'weights', weights,
         'rrf_k', rrf_k, 'segments', segments, 'like_segment', like_segment, 'spaces', spaces,
-        'ef_search', ef_search, 'vector_path', vector_path))
+        'ef_search', ef_search, 'vector_path', vector_path, 'fusion', fusion))
 $fn$;
 COMMENT ON FUNCTION mmsearch.search_args(text, jsonb, integer, text[], text[], text[], text[],
                                          jsonb, double precision, double precision,
                                          timestamptz, timestamptz, jsonb, jsonb, integer,
-                                         boolean, bigint, text[], integer, text) IS
+                                         boolean, bigint, text[], integer, text, text) IS
     'The request of mmsearch.search(...) with the same arguments, as the jsonb its core '
     '(mmsearch.search_request) takes and the Python API sends; hand it to '
     'mmsearch.search_statement to see the SQL it runs.';
@@ -56,7 +63,7 @@ CREATE OR REPLACE FUNCTION mmsearch.search(
     ingested_after timestamptz DEFAULT NULL, ingested_before timestamptz DEFAULT NULL,
     filter jsonb DEFAULT NULL, weights jsonb DEFAULT NULL, rrf_k integer DEFAULT 60,
     segments boolean DEFAULT false, like_segment bigint DEFAULT NULL, spaces text[] DEFAULT NULL,
-    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto'
+    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto', fusion text DEFAULT NULL
 ) RETURNS SETOF mmsearch.search_hit
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, public
@@ -64,16 +71,17 @@ AS $fn$
     SELECT * FROM mmsearch.search_request(mmsearch.search_args(
         query, vectors, k, collections, media_types, tags, tags_all, metadata, start_s, end_s,
         ingested_after, ingested_before, filter, weights, rrf_k, segments, like_segment, spaces,
-        ef_search, vector_path))
+        ef_search, vector_path, fusion))
 $fn$;
 COMMENT ON FUNCTION mmsearch.search(text, jsonb, integer, text[], text[], text[], text[], jsonb,
                                     double precision, double precision, timestamptz,
                                     timestamptz, jsonb, jsonb, integer, boolean, bigint, text[],
-                                    integer, text) IS
+                                    integer, text, text) IS
     'Search, as the Python API does (it calls this function): a keyword leg for `query` (any '
     'of its words; websearch syntax with quotes, "or" or -word), one vector leg per entry of '
     '`vectors` ({"space": vector}), or the stored vectors of `like_segment` (its record left '
-    'out), fused by reciprocal rank fusion (rrf_k, per-leg weights); filters: collections, '
+    'out), fused by `fusion`: relative (default: the sum of weight * each leg''s score on '
+    'a 0..1 scale, BM25 for keywords) or rrf (reciprocal rank fusion with rrf_k); filters: collections, '
     'media_types, tags (any), tags_all, metadata (containment), start_s/end_s (segments '
     'overlapping), ingested_after/_before, filter (a JSON filter tree, see '
     'mmsearch.filter_sql). One hit per record (its best segment) unless segments => true; '
@@ -132,9 +140,9 @@ COMMENT ON FUNCTION mmsearch.keyword_search(text, text, integer) IS
     'Full-text search over segment content: any of the words (websearch syntax when the query '
     'has "quoted phrase", or, -not), optionally in one collection; mmsearch.search with only '
     'the keyword leg, as `mmsearch search --mode keyword`. One row per record (its best '
-    'segment), best first; score is the fused score (the share of the query''s words held / '
-    '(60 + rank by ts_rank_cd)); snippet marks matched words with «». Only rows visible to the '
-    'caller.';
+    'segment), best first; score is the segment''s BM25 on a 0..1 scale (the share of the '
+    'query''s IDF it holds; term statistics over the rows the caller can see); snippet marks '
+    'matched words with «». Only rows visible to the caller.';
 
 CREATE OR REPLACE FUNCTION mmsearch.more_like_this(
     segment_id bigint, space text DEFAULT 'text', k integer DEFAULT 10,
@@ -182,13 +190,13 @@ AS $fn$
         vectors => jsonb_build_object(hybrid_search.space, hybrid_search.query_vector::text),
         collections => CASE WHEN hybrid_search.collection IS NOT NULL
                                         THEN ARRAY[hybrid_search.collection] END,
-        k => hybrid_search.k, rrf_k => hybrid_search.rrf_k) AS h
+        k => hybrid_search.k, rrf_k => hybrid_search.rrf_k, fusion => 'rrf') AS h
     ORDER BY h.score DESC, h.segment_id
 $fn$;
 COMMENT ON FUNCTION mmsearch.hybrid_search(text, vector, text, text, integer, integer) IS
     'Hybrid search: reciprocal rank fusion (score = sum of confidence / (rrf_k + rank), where a '
     'vector hit''s confidence is how far its similarity clears the space''s min_similarity '
-    'option, scaled to (0, 1], and a keyword hit''s the share of the query''s words it holds) '
+    'option, scaled to (0, 1], and a keyword hit''s its BM25 score on a 0..1 scale) '
     'of the vector leg in `space` (query_vector must come from that space''s model; NULL skips '
     'the leg) and the keyword leg (any of the words; websearch syntax when the query has quotes, '
     '"or" or -word). mmsearch.search with one vector and a query. One row per record (its best '
@@ -208,7 +216,7 @@ BEGIN
     FOR fn IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
               WHERE p.pronamespace = 'mmsearch'::regnamespace
                 AND p.proname IN ('space_named', 'space_rules', 'search_limits', 'keyword_query',
-                                  'keyword_coverage', 'snippet', 'search_checked',
+                                  'snippet', 'search_checked',
                                   'search_check_integer', 'search_vector_leg',
                                   'search_vector_legs', 'search_passing', 'search_plan',
                                   'search_source_sql',
