@@ -33,6 +33,7 @@ RLS = "tests/test_rls.py::"
 IDENTITIES = "tests/test_identities.py::"
 SEARCH = "tests/test_search.py::"
 FILTERS = "tests/test_filter_expression.py::"
+FUSION = "tests/test_keyword_fusion.py::"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # -- ingestion ------------------------------------------------------------------------
@@ -267,6 +268,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        condition := 'NOT (' || part.condition || ')';",
         "        condition := part.condition;",
         (FILTERS + "test_results_equal_the_oracle",),
+    ),
+    Mutation(
+        "bm25-idf",
+        "the keyword leg weighs a rare word above a common one (BM25's IDF)",
+        "mmsearch/db/sql/047_search_core.sql",
+        "        ' %1$s_idf AS (SELECT w.lexeme, ln(1 + (st.n - coalesce(d.df, 0) + 0.5)'",
+        "        ' %1$s_idf AS (SELECT w.lexeme, 0 * ln(1 + (st.n - coalesce(d.df, 0) + 0.5)'",
+        (FUSION + "test_a_rare_word_outranks_a_common_word_said_twice",),
+    ),
+    Mutation(
+        "fusion-partial-keyword",
+        "a keyword match on part of the query does not outvote the best vector match",
+        "mmsearch/db/sql/047_search_core.sql",
+        "greatest(held - 1.0, 0.0), 2) AS relative,'",
+        "greatest(held - 1.0, 0.0), 0) AS relative,'",
+        (FUSION + "test_a_partial_keyword_match_does_not_outvote_the_best_vector_match",),
     ),
     # -- keeping a collection in step -----------------------------------------------------
     Mutation(
