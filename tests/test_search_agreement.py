@@ -93,6 +93,7 @@ requests = st.fixed_dictionaries(
         "metadata": st.just({"team": "web"}),
         "filter": st.sampled_from([f for f in FILTERS if f]),
         "spaces": st.sampled_from([["text"], ["image"]]),
+        "fusion": st.sampled_from(["relative", "rrf"]),
     },
 )  # fmt: skip
 
@@ -126,9 +127,11 @@ def analyst_sql(corpus: dict[str, Any], spec: dict[str, Any]) -> tuple[str, dict
         "filter": Jsonb(parse(spec["filter"]).to_json()) if "filter" in spec else None,
         "rrf_k": spec["rrf_k"],
         "weights": Jsonb(spec["weights"]) if spec["weights"] else None,
+        "fusion": spec.get("fusion"),
     }
     casts = {"vectors": "jsonb", "metadata": "jsonb", "filter": "jsonb", "weights": "jsonb",
-             "collections": "text[]", "media_types": "text[]", "tags": "text[]"}  # fmt: skip
+             "collections": "text[]", "media_types": "text[]", "tags": "text[]",
+             "fusion": "text"}  # fmt: skip
     call = ", ".join(f"{name} => %({name})s::{casts.get(name, 'text')}" for name in casts)
     statement = (
         "SELECT * FROM mmsearch.search(query => %(query)s, k => %(k)s,"
@@ -174,7 +177,9 @@ def test_the_shortcuts_agree_with_the_api(
         (query, collection, k),
     )  # fmt: skip
     assert [(r["record_id"], r["segment_id"]) for r in rows] == [h[:2] for h in keyword]
-    hybrid = api(client, {"query": query, "mode": "hybrid", "spaces": ["text"], **options})
+    hybrid = api(  # the shortcut's fusion: reciprocal ranks, rrf_k 60
+        client, {"query": query, "mode": "hybrid", "spaces": ["text"], "fusion": "rrf", **options}
+    )
     vector = np.asarray(corpus["vectors"][query]["text"], dtype=np.float32)
     rows = sql(
         client, principals, "SELECT * FROM mmsearch.hybrid_search(%s, %s, 'text', %s, %s)",
