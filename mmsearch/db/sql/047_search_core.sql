@@ -382,7 +382,7 @@ $fn$;
 --
 -- Term statistics are those of the rows this very search covers (what the caller may see
 -- and the filter passes), taken from the matches themselves: a word's document frequency is
--- the number of matching rows that hold it; N the segments in scope (counted up to 20,000,
+-- the number of matching rows that hold it; N the segments in scope (counted up to 2,000,
 -- or the matches when more: a bounded cost, and the same count on one server and on
 -- Citus); lengths in distinct lexemes. So they are always current, and no score depends on
 -- rows the caller cannot see (statistics over every row would tell, through scores, whether
@@ -407,7 +407,7 @@ DECLARE
     -- BM25's term-frequency part of a posting p of a match m:
     -- tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen))
     tf_part   text := '(p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * m.len / st.avg_len)))';
-    scope_cap constant integer := 20000;
+    scope_cap constant integer := 2000;
 BEGIN
     RETURN format(
         '%1$s_matches AS MATERIALIZED (SELECT s.id, s.record_id,'
