@@ -178,9 +178,9 @@ def test_unreachable_database_is_a_one_line_user_error(home: Path) -> None:
         "MMSEARCH_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
     }
     result = run_cli("status", env=env)
-    assert result.returncode in (1, 2)
+    assert result.returncode == 1, result.stderr  # a user error, not "internal error" (2)
     assert result.stderr.strip().count("\n") == 0
-    assert "Traceback" not in result.stderr
+    assert "cannot connect to postgresql://nobody@127.0.0.1:1/none" in result.stderr
 
 
 # -- who may connect (finding 1) -------------------------------------------------------------
@@ -311,3 +311,13 @@ def test_as_root_private_binaries_are_copied_with_their_libraries(tmp_path: Path
         made = [p for p in copied.parents if p.parent == server_user.SYSTEM_ROOT]
         if made and made[0].name.startswith("pginstall-"):
             shutil.rmtree(made[0])
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="only root's data directory is a link")
+def test_as_root_a_link_to_vanished_data_is_a_one_line_user_error(home: Path) -> None:
+    (home / "pg").symlink_to(server_user.SYSTEM_ROOT / "cluster-vanished" / "pg")
+    result = run_cli("status", env={"MMSEARCH_HOME": str(home)})
+    assert result.returncode == 1, result.stderr  # it was "internal error: FileNotFoundError"
+    assert result.stderr.strip().count("\n") == 0
+    assert "which no longer exists" in result.stderr
+    assert not (server_user.SYSTEM_ROOT / "cluster-vanished").exists()  # nothing made there

@@ -181,13 +181,19 @@ def ensure(dsn: str, *, migrate: bool = True) -> None:
     """Bring the schema to head and its functions to this package's SQL files (cheap when
     both are there), or with `migrate=False` refuse a database that is not at head with
     `SchemaMissing` (functions from other SQL files are then used as they are)."""
-    from mmsearch.errors import SchemaMissing
+    from sqlalchemy.exc import OperationalError
+
+    from mmsearch.db.engine import redact
+    from mmsearch.errors import DatabaseUnavailable, SchemaMissing
 
     engine = engine_for(dsn)
     try:
         with engine.connect() as conn:
             current = current_revision(conn)
             applied = applied_sql_digest(conn) if current == head_revision() else None
+    except OperationalError as exc:
+        reason = " ".join(str(exc.orig).split())
+        raise DatabaseUnavailable(f"cannot connect to {redact(dsn)}: {reason}") from None
     finally:
         engine.dispose()
     if current == head_revision() and (applied == sql_digest() or not migrate):

@@ -78,7 +78,13 @@ def data_directory(pgdata: Path, run_as: RunAs) -> Path:
     if run_as.uid is None:
         return pgdata
     if pgdata.is_symlink():
-        return Path(os.readlink(pgdata))
+        real = Path(os.readlink(pgdata))
+        if not real.parent.is_dir():  # the directory made for it is gone, and the data with it
+            raise DatabaseUnavailable(
+                f"{pgdata} links to {real}, which no longer exists: restore it, or remove the"
+                " link to start an empty database there"
+            )
+        return real
     if (pgdata / "PG_VERSION").exists():
         return _move_out_of_home(pgdata, run_as)
     real = _new_system_directory(run_as) / "pg"
