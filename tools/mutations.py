@@ -281,8 +281,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fusion-partial-keyword",
         "a keyword match on part of the query does not outvote the best vector match",
         "mmsearch/db/sql/047_search_core.sql",
-        "greatest(held - 1.0, 0.0), 2) AS relative,'",
-        "greatest(held - 1.0, 0.0), 0) AS relative,'",
+        "             THEN 'power(covered, 2) * (0.8 + 0.2 * least(held, 1.0))'",
+        "             THEN 'score'",  # raw BM25 fused with 0..1 vector scores
         (FUSION + "test_a_partial_keyword_match_does_not_outvote_the_best_vector_match",),
     ),
     # -- keeping a collection in step -----------------------------------------------------

@@ -53,7 +53,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Tuning:
     candidates: list[Candidate]  # best on the tune split first
-    best_leg: dict[str, dict[str, float]]  # mode -> {"tune": MRR, "held_out": MRR}
+    single_legs: dict[str, dict[str, float]]  # mode -> {"tune": MRR, "held_out": MRR}
 
     @property
     def chosen(self) -> Candidate:
@@ -67,7 +67,7 @@ class Tuning:
         return {
             "chosen": self.chosen.as_dict(),
             "default": self.default.as_dict(),
-            "single_legs": self.best_leg,
+            "single_legs": self.single_legs,
             "candidates": [c.as_dict() for c in self.candidates],
         }
 
@@ -129,7 +129,7 @@ def report(tuning: Tuning) -> str:
         )
     chosen, default = tuning.chosen, tuning.default
     lines.append("")
-    for mode, mrr in tuning.best_leg.items():
+    for mode, mrr in tuning.single_legs.items():
         tuned, held = mrr["tune"], mrr["held_out"]
         lines.append(f"{mode} alone: MRR {tuned:.3f} (tune), {held:.3f} (held out)")
     lines.append(

@@ -388,14 +388,15 @@ $fn$;
 -- rows the caller cannot see (statistics over every row would tell, through scores, whether
 -- hidden rows hold a word).
 --
--- `held` is BM25 over that of a segment of average length holding each of the query's words
--- once: 1 for all of them, less for some (a rare word more than a common one), a little more
--- for words said often in a short segment. Text read off a picture (kind "ocr") says what
--- is written in it, not what it shows, and a typed description shares a word with it by
--- chance: its matches count half. `relative`, for the default fusion, is held (capped, with
--- 5% of what lies above 1) squared: a match of the whole query counts as much as the best
--- vector match, one of half its weight for a quarter. `confidence`, for rank fusion, is held
--- capped at 1.
+-- `covered` is the share of the query's IDF the segment holds (a rare word counts for more
+-- than a common one); `held` is BM25 over that of a segment of average length holding each
+-- of the query's words once (1 for all of them, more for words said often in a short
+-- segment). Text read off a picture (kind "ocr") says what is written in it, not what it
+-- shows, and a typed description shares a word with it by chance: its matches count half.
+-- `relative`, for the default fusion beside vector legs, is covered squared times 0.8 + 0.2
+-- held (capped): a segment holding the whole query counts as much as the best vector match,
+-- one holding half of it a quarter; alone, the leg ranks by BM25 (held, 5% of its excess
+-- over 1 kept). `confidence`, for rank fusion, is held capped at 1.
 CREATE OR REPLACE FUNCTION mmsearch.search_keyword_leg_sql(plan jsonb, cte text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog
@@ -427,15 +428,19 @@ BEGIN
         ' LEFT JOIN (SELECT lexeme, count(*) AS df FROM %1$s_postings GROUP BY lexeme) AS d'
         ' ON d.lexeme = w.lexeme),'
         ' %1$s_scored AS (SELECT p.id, m.record_id, m.prior * sum(i.idf * %6$s) AS score,'
-        ' m.prior * sum(i.idf * %6$s) / (SELECT greatest(sum(idf), 1e-9) FROM %1$s_idf) AS held'
+        ' m.prior * sum(i.idf * %6$s) / (SELECT greatest(sum(idf), 1e-9) FROM %1$s_idf) AS held,'
+        ' m.prior * sum(i.idf) / (SELECT greatest(sum(idf), 1e-9) FROM %1$s_idf) AS covered'
         ' FROM %1$s_postings AS p JOIN %1$s_matches AS m ON m.id = p.id'
         ' JOIN %1$s_idf AS i ON i.lexeme = p.lexeme CROSS JOIN %1$s_stats AS st'
         ' GROUP BY p.id, m.record_id, m.prior),'
         ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id) AS rank,'
-        ' score, power(least(held, 1.0) + 0.05 * greatest(held - 1.0, 0.0), 2) AS relative,'
+        ' score, %8$s AS relative,'
         ' least(held, 1.0) AS confidence FROM %1$s_scored ORDER BY score DESC, id LIMIT %7$s)',
         cte, words, mmsearch.search_source_sql(plan, false), tsq, scope_cap, tf_part,
-        plan ->> 'candidates');
+        plan ->> 'candidates',
+        CASE WHEN jsonb_array_length(plan -> 'vectors') > 0
+             THEN 'power(covered, 2) * (0.8 + 0.2 * least(held, 1.0))'
+             ELSE 'least(held, 1.0) + 0.05 * greatest(held - 1.0, 0.0)' END);
 END
 $fn$;
 
@@ -445,10 +450,10 @@ $fn$;
 --                           noise floor; without a floor, between the leg's lowest and
 --                           best) over the best confidence of any vector leg, so the best
 --                           vector hit scores 1 and a leg whose best is weak stays weak; a
---                           keyword hit's relative BM25 (1: every word of the query, as in
---                           a segment of average length). A keyword match on one common
---                           word of the query adds little, and cannot outvote the best
---                           vector match.
+--                           keyword hit's share of the query's IDF, squared, weighed a
+--                           little by its BM25 (1: every word of the query). A keyword match
+--                           on one common word of the query adds little, and cannot outvote
+--                           the best vector match.
 --   rrf                     reciprocal rank fusion: the sum of weight * confidence / (rrf_k +
 --                           rank), each vector hit's confidence how far its similarity clears
 --                           the floor, each keyword hit's its BM25 confidence.
