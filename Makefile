@@ -47,7 +47,7 @@ mutants: install
 # The quick variants of the benchmarks and the evaluation (CI runs them after the tests);
 # the full ones are documented in docs/benchmarks.md with their commands.
 bench-quick: $(BENCH_STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m bench.search --quick
+	HF_HUB_OFFLINE=1 $(PY) -m bench.search --quick --no-plots
 	HF_HUB_OFFLINE=1 $(PY) -m bench.ingest --quick
 	HF_HUB_OFFLINE=1 $(PY) -m bench.eval --quick --out bench/out/eval-quick.json
 
