@@ -186,21 +186,22 @@ def ensure(dsn: str, *, migrate: bool = True) -> None:
     from mmsearch.db.engine import redact
     from mmsearch.errors import DatabaseUnavailable, SchemaMissing
 
+    head = head_revision()
     engine = engine_for(dsn)
     try:
         with engine.connect() as conn:
             current = current_revision(conn)
-            applied = applied_sql_digest(conn) if current == head_revision() else None
+            applied = applied_sql_digest(conn) if current == head else None
     except OperationalError as exc:
         reason = " ".join(str(exc.orig).split())
         raise DatabaseUnavailable(f"cannot connect to {redact(dsn)}: {reason}") from None
     finally:
         engine.dispose()
-    if current == head_revision() and (applied == sql_digest() or not migrate):
+    if current == head and (applied == sql_digest() or not migrate):
         return
     if not migrate:
         found = "no mmsearch schema" if current is None else f"schema revision {current}"
-        raise SchemaMissing(f"the database has {found}, not {head_revision()}: run mmsearch init")
+        raise SchemaMissing(f"the database has {found}, not {head}: run mmsearch init")
     upgrade(dsn)
 
 

@@ -84,7 +84,7 @@ COMMENT ON FUNCTION mmsearch.search_limits() IS
     'leg, rrf_k, ef_search.';
 
 -- The keyword leg's query. Typed without operators, a query is any of its words
--- (plainto_tsquery's & turned into |), ranked by ts_rank_cd: people describe what they want
+-- (plainto_tsquery's & turned into |), ranked by BM25 (047): people describe what they want
 -- in their own words, and requiring every word finds nothing for most descriptions (the
 -- evaluation's paraphrase queries matched 1 in 60 spoken prompts that way). Quotes, "or" or
 -- a -word select websearch syntax, and with it the user's own logic.
