@@ -102,3 +102,10 @@ def test_an_unknown_fusion_is_refused(client: Client, corpus: Path) -> None:
         client.search("glacier", fusion="borda")  # type: ignore[arg-type]
     with client.db.reader(("public",)) as conn, pytest.raises(Exception, match="fusion must be"):
         conn.execute("SELECT * FROM mmsearch.search('glacier', fusion => 'borda')")
+
+
+def test_collection_defaults_name_real_legs(client: Client, corpus: Path) -> None:
+    """Kept defaults that named no leg would make every later search of it fail."""
+    with pytest.raises(UserError, match="weights name no leg: texxt"):
+        client.set_search_defaults("bm25", fusion="rrf", weights={"texxt": 2.0})
+    assert client.search("glacier", collection="bm25", k=1)  # nothing was kept

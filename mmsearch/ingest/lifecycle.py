@@ -145,10 +145,20 @@ def remove_collection(db: Database, settings: Settings, name: str) -> int:
 def set_search_defaults(
     db: Database, name: str, fusion: str | None, weights: dict[str, float] | None
 ) -> None:
-    """Keep a collection's own fusion and leg weights (none given: back to the defaults)."""
+    """Keep a collection's own fusion and leg weights (none given: back to the defaults).
+
+    A weight must name a leg (`keyword` or a space): kept defaults naming none would make
+    every later search of the collection fail."""
     defaults = {"fusion": fusion, "weights": weights or None}
     with db.writer() as conn:
         cid = collection_id(conn, name)
+        legs = {"keyword"} | {
+            space for (space,) in conn.execute("SELECT name FROM mmsearch.space").fetchall()
+        }
+        if unknown := sorted(set(weights or {}) - legs):
+            raise UserError(
+                f"weights name no leg: {', '.join(unknown)} (legs: {', '.join(sorted(legs))})"
+            )
         conn.execute(
             "UPDATE mmsearch.collection SET search_defaults = %s WHERE id = %s",
             (Jsonb({k: v for k, v in defaults.items() if v is not None}), cid),
