@@ -7,6 +7,7 @@ source checkout does. The Alembic configuration is built here, not read from an 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -63,8 +64,10 @@ def sql_files() -> list[tuple[str, str]]:
     return [(e.name, e.read_text(encoding="utf-8")) for e in sorted(entries, key=lambda e: e.name)]
 
 
+@functools.cache
 def sql_digest() -> str:
-    """The digest of the SQL files, kept in `mmsearch.install.sql_digest` once applied."""
+    """The digest of the SQL files, kept in `mmsearch.install.sql_digest` once applied
+    (computed once a process: every connect compares it)."""
     import hashlib
 
     digest = hashlib.sha256()
