@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mmsearch.ingest.lifecycle import CollectionSummary, Removal
     from mmsearch.ingest.pipeline import IngestReport
     from mmsearch.ingest.types import Extracted
-    from mmsearch.query.request import Fusion, Mode, SearchOptions, VectorPath
+    from mmsearch.query.request import Fusion, Mode, SearchOptions, SoundsLike, VectorPath
     from mmsearch.query.search import Hit, SearchPlan
     from mmsearch.rerank import Reranker
 
@@ -315,6 +315,7 @@ class Client:
         spaces: str | Sequence[str] | None = None,
         ef_search: int | None = None,
         vector_path: VectorPath = "auto",
+        sounds_like: SoundsLike | None = None,
         rerank: bool = True,
     ) -> list[Hit]:
         """Search by text, by example (a `Path`), or "more like" a segment id (an `int`).
@@ -324,7 +325,9 @@ class Client:
         the legs (vector legs of every space in `spaces`, default all, that encodes the query;
         a keyword leg); `fusion` combines them ("relative": the sum of weight * each leg's
         score on a 0..1 scale; "rrf": reciprocal ranks with `rrf_k`), each leg weighted by
-        `weights` ({leg: w}); a search of one collection that sets neither takes the
+        `weights` ({leg: w}). A typed query's plain words also find words that sound like
+        them (the `sounds_like` leg: in transcripts by default, "all" for every segment's
+        text, "off"). A search of one collection that sets neither takes the
         collection's own (`set_search_defaults`), else relative with weights 1. `principals` are
         whom to search as (row-level security decides). One hit per record, its best segment,
         unless `segments`. `ef_search` and `vector_path` ("exact", "hnsw") override how
@@ -338,7 +341,7 @@ class Client:
             collection=collection, media_types=media_types, tags=tags, tags_all=tags_all,
             metadata=metadata, filter=filter, mode=mode, principals=principals, k=k,
             weights=weights, rrf_k=rrf_k, fusion=fusion, segments=segments, spaces=spaces,
-            ef_search=ef_search, vector_path=vector_path,
+            ef_search=ef_search, vector_path=vector_path, sounds_like=sounds_like,
         )  # fmt: skip
         if not isinstance(rerank, bool):
             raise TypeError(f"rerank must be True or False, not {rerank!r}")

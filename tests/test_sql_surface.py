@@ -33,7 +33,7 @@ DOC_QUERY = "how do I reset my password"
 SEARCH_ARGS = (
     "text, jsonb, integer, text[], text[], text[], text[], jsonb, double precision,"
     " double precision, timestamp with time zone, timestamp with time zone, jsonb, jsonb,"
-    " integer, boolean, bigint, text[], integer, text, text"
+    " integer, boolean, bigint, text[], integer, text, text, text"
 )
 FUNCTIONS = {
     "keyword_search": "text, text, integer",

@@ -281,9 +281,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fusion-partial-keyword",
         "a keyword match on part of the query does not outvote the best vector match",
         "mmsearch/db/sql/047_search_core.sql",
-        "             THEN 'power(covered, 2) * (0.8 + 0.2 * least(held, 1.0))'",
+        "             THEN 'power(covered, 2.5) * (0.8 + 0.2 * least(held, 1.0))'",
         "             THEN 'score'",  # raw BM25 fused with 0..1 vector scores
         (FUSION + "test_a_partial_keyword_match_does_not_outvote_the_best_vector_match",),
+    ),
+    Mutation(
+        "sounds-like-twice",
+        "a word held as written gains nothing again from the sounds_like leg",
+        "mmsearch/db/sql/047_search_core.sql",
+        "' WHERE w ->> 0 = ANY (tsvector_to_array(s.content_tsv))))',",
+        "' WHERE false))',",
+        ("tests/test_sounds_like.py::test_text_documents_take_part_only_when_asked",),
     ),
     # -- keeping a collection in step -----------------------------------------------------
     Mutation(

@@ -48,6 +48,11 @@ class SearchParams(BaseModel):
         description="How legs combine: 0..1 scores, or reciprocal ranks"
         " (default: the collection's own, else relative).",
     )
+    sounds_like: Literal["speech", "all", "off"] | None = Field(
+        None,
+        description="Where words that sound like the query's count: transcripts (default),"
+        " every segment's text, or nowhere.",
+    )
     principal: list[str] = Field(
         [], description="Search as these principals: only with the server's local key."
     )
@@ -67,6 +72,7 @@ class SearchParams(BaseModel):
             "segments": self.segments,
             "weights": parse_weights(self.weight),
             "fusion": self.fusion,
+            "sounds_like": self.sounds_like,
         }
 
 

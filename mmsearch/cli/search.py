@@ -57,13 +57,20 @@ if TYPE_CHECKING:
     "--weight",
     "weights",
     multiple=True,
-    help="LEG=W: weight of a leg in the fusion (text, image, visual, sound, keyword, …).",
+    help="LEG=W: weight of a leg in the fusion (text, image, visual, sound, keyword,"
+    " sounds_like, …).",
 )
 @click.option(
     "--fusion",
     type=click.Choice(["relative", "rrf"]),
     help="How legs combine: scores on a 0..1 scale, or reciprocal ranks"
     " (default: the collection's own, else relative).",
+)
+@click.option(
+    "--sounds-like",
+    type=click.Choice(["speech", "all", "off"]),
+    help="Where words that sound like the query's count: transcripts (default), every"
+    " segment's text, or nowhere.",
 )
 @click.option(
     "--explain",
@@ -86,6 +93,7 @@ def search_command(
     segments: bool,
     weights: tuple[str, ...],
     fusion: str | None,
+    sounds_like: str | None,
     explain: bool,
     analyze: bool,
     as_json: bool,
@@ -107,6 +115,7 @@ def search_command(
         "segments": segments,
         "weights": parse_weights(weights),
         "fusion": fusion,
+        "sounds_like": sounds_like,
         "spaces": list(spaces) or None,
     }
     # the HTTP API has no spaces parameter yet: a search naming its spaces runs here

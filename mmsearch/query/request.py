@@ -26,6 +26,10 @@ VectorPath = Literal["auto", "exact", "hnsw"]
 #: how the legs' hits combine: scores on a 0..1 scale ("relative") or reciprocal ranks ("rrf")
 Fusion = Literal["relative", "rrf"]
 FUSIONS: tuple[Fusion, ...] = ("relative", "rrf")
+#: where the sounds_like leg looks for words that sound like the query's: transcripts
+#: ("speech"), every segment's text ("all"), or nowhere ("off")
+SoundsLike = Literal["speech", "all", "off"]
+SOUNDS_LIKE: tuple[SoundsLike, ...] = ("speech", "all", "off")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +50,8 @@ class SearchOptions:
     #: None: the collection's own (`mmsearch eval --tune --apply`), else "relative"
     fusion: Fusion | None = None
     segments: bool = False
+    #: None: "speech" (transcripts)
+    sounds_like: SoundsLike | None = None
     spaces: str | Sequence[str] | None = None
     ef_search: int | None = None
     vector_path: VectorPath = "auto"
@@ -63,6 +69,8 @@ class SearchOptions:
             raise UserError(f"unknown mode {self.mode!r}: use hybrid, vector or keyword")
         if self.fusion is not None and self.fusion not in FUSIONS:
             raise UserError(f"unknown fusion {self.fusion!r}: use relative or rrf")
+        if self.sounds_like is not None and self.sounds_like not in SOUNDS_LIKE:
+            raise UserError(f"unknown sounds_like {self.sounds_like!r}: use speech, all or off")
         if self.filter is not None and not isinstance(self.filter, str):
             raise TypeError(f"filter must be an expression string, not {type(self.filter)}")
         if self.metadata is not None and not isinstance(self.metadata, Mapping):
@@ -87,6 +95,7 @@ class SearchOptions:
             "k": self.k,
             "rrf_k": self.rrf_k,
             "fusion": self.fusion,
+            "sounds_like": self.sounds_like,
             "segments": self.segments,
             "weights": dict(self.weights or {}) or None,
             "ef_search": self.ef_search,

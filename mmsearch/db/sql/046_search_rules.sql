@@ -17,13 +17,14 @@ BEGIN
     FOR fn IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
               WHERE p.pronamespace = 'mmsearch'::regnamespace
                 AND p.proname IN ('space_rules', 'space_index', 'search_limits', 'snippet',
+                                  'sounding_words', 'websearch_syntax',
                                   'filter_sql', 'filter_record_sql', 'filter_column_sql',
                                   'request_filter_sql', 'search_checked', 'search_check_integer',
                                   'search_vector_leg', 'search_vector_legs', 'search_passing',
                                   'search_plan', 'search_source_sql',
                                   'search_vector_leg_sql', 'search_keyword_leg_sql',
-                                  'search_fusion_sql', 'search_compose', 'search_settings',
-                                  'search_statement', 'search_request')
+                                  'search_text_leg_sql', 'search_fusion_sql', 'search_compose',
+                                  'search_settings', 'search_statement', 'search_request')
     LOOP
         EXECUTE format('DROP FUNCTION %s', fn);
     END LOOP;
@@ -88,12 +89,19 @@ COMMENT ON FUNCTION mmsearch.search_limits() IS
 -- in their own words, and requiring every word finds nothing for most descriptions (the
 -- evaluation's paraphrase queries matched 1 in 60 spoken prompts that way). Quotes, "or" or
 -- a -word select websearch syntax, and with it the user's own logic.
+CREATE OR REPLACE FUNCTION mmsearch.websearch_syntax(query text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT query ~* '"|(^|\s)-\w|\sor\s'
+$fn$;
+
 CREATE OR REPLACE FUNCTION mmsearch.keyword_query(query text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog
 AS $fn$
     SELECT CASE
-        WHEN query ~* '"|(^|\s)-\w|\sor\s' THEN websearch_to_tsquery('english'::regconfig, query)
+        WHEN mmsearch.websearch_syntax(query) THEN websearch_to_tsquery('english'::regconfig, query)
         ELSE replace(plainto_tsquery('english'::regconfig, query)::text, ' & ', ' | ')::tsquery
     END
 $fn$;
@@ -109,6 +117,16 @@ AS $fn$
                 THEN ts_headline('english'::regconfig, content, matched,
                                  'MaxFragments=2, MaxWords=25, MinWords=8, StartSel=«, StopSel=»')
                 ELSE coalesce(left(content, 240), metadata ->> 'caption') END
+$fn$;
+
+-- The words of a text that sound like the query's (codes: the sounds_like leg's), as a
+-- tsquery of their lexemes, for the snippet to mark.
+CREATE OR REPLACE FUNCTION mmsearch.sounding_words(content text, codes text[]) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT string_agg(DISTINCT quote_literal(w.lexeme), ' | ')::tsquery
+    FROM mmsearch.sound_words(content) AS w WHERE lower(w.code) = ANY (codes)
 $fn$;
 
 -- A filter tree (the JSON form of the API's filter expressions) as an SQL condition over

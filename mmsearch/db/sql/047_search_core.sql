@@ -18,8 +18,9 @@
 -- registry and this file, values only as quoted literals. search_compose is plain text
 -- work; its statement, run by the caller, returns the same rows under RLS.
 --
--- The keyword leg (search_keyword_leg_sql) and the fusion (search_fusion_sql) are each one
--- function, so either can be replaced without touching the rest.
+-- The text legs (search_text_leg_sql: keyword, sounds_like) and the fusion
+-- (search_fusion_sql) are each one function, so either can be replaced without touching the
+-- rest.
 
 -- A request with its defaults, or an error naming what is wrong (SQLSTATE 22023). A search
 -- of one collection that sets neither fusion nor weights takes that collection's own
@@ -38,7 +39,7 @@ BEGIN
     WHERE key NOT IN ('query', 'vectors', 'k', 'collections', 'media_types', 'tags', 'tags_all',
                       'metadata', 'start_s', 'end_s', 'ingested_after', 'ingested_before',
                       'filter', 'weights', 'rrf_k', 'segments', 'like_segment', 'spaces',
-                      'ef_search', 'vector_path', 'fusion');
+                      'ef_search', 'vector_path', 'fusion', 'sounds_like');
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'unknown search option(s): %', unknown USING ERRCODE = '22023';
     END IF;
@@ -49,7 +50,8 @@ BEGIN
                              WHERE c.name = checked -> 'collections' ->> 0), '{}') || checked;
     END IF;
     checked := jsonb_build_object('k', 10, 'rrf_k', 60, 'segments', false,
-                                  'vector_path', 'auto', 'fusion', 'relative') || checked;
+                                  'vector_path', 'auto', 'fusion', 'relative',
+                                  'sounds_like', 'speech') || checked;
     PERFORM mmsearch.search_check_integer(checked, 'k', 1, (limits ->> 'max_k')::integer);
     PERFORM mmsearch.search_check_integer(checked, 'rrf_k', 0, (limits ->> 'max_rrf_k')::integer);
     PERFORM mmsearch.search_check_integer(checked, 'ef_search', 1,
@@ -60,6 +62,9 @@ BEGIN
     ELSIF checked ->> 'fusion' NOT IN ('relative', 'rrf') THEN
         RAISE EXCEPTION 'fusion must be relative or rrf, not "%"', checked ->> 'fusion'
             USING ERRCODE = '22023';
+    ELSIF checked ->> 'sounds_like' NOT IN ('speech', 'all', 'off') THEN
+        RAISE EXCEPTION 'sounds_like must be speech, all or off, not "%"',
+            checked ->> 'sounds_like' USING ERRCODE = '22023';
     ELSIF checked ->> 'vector_path' NOT IN ('auto', 'exact', 'hnsw') THEN
         RAISE EXCEPTION 'vector_path must be auto, exact or hnsw, not "%"',
             checked ->> 'vector_path' USING ERRCODE = '22023';
@@ -272,6 +277,7 @@ DECLARE
     filter     record := mmsearch.request_filter_sql(checked);
     vectors    record := mmsearch.search_vector_legs(checked, principals);
     tsq        tsquery;
+    sounds     jsonb;
     n_legs     integer;
     candidates integer;
     passing    record;
@@ -279,17 +285,32 @@ DECLARE
 BEGIN
     IF checked ? 'query' THEN
         tsq := mmsearch.keyword_query(checked ->> 'query');
+        -- plain words only: "-word", quotes and "or" mean what they say, not what sounds alike
+        IF checked ->> 'sounds_like' <> 'off'
+           AND NOT mmsearch.websearch_syntax(checked ->> 'query') THEN
+            SELECT jsonb_build_object(
+                       'codes', jsonb_agg(DISTINCT lower(w.code)),
+                       'words', jsonb_agg(DISTINCT jsonb_build_array(w.lexeme, lower(w.code))),
+                       'tsquery', string_agg(DISTINCT quote_literal(lower(w.code)), ' | ')
+                                  ::tsquery::text,
+                       'scope', checked ->> 'sounds_like',
+                       'weight', coalesce(checked -> 'weights' -> 'sounds_like', '1'::jsonb))
+            INTO sounds FROM mmsearch.sound_words(checked ->> 'query') AS w HAVING count(*) > 0;
+        END IF;
     END IF;
-    n_legs := jsonb_array_length(vectors.legs) + coalesce(numnode(tsq) > 0, false)::integer;
+    n_legs := jsonb_array_length(vectors.legs) + coalesce(numnode(tsq) > 0, false)::integer
+              + (sounds IS NOT NULL)::integer;
     IF NOT (checked ?| ARRAY['query', 'vectors', 'like_segment']) THEN
         RAISE EXCEPTION 'nothing to search with: give a query, query vectors or like_segment'
             USING ERRCODE = '22023';
     END IF;
     SELECT string_agg(w, ', ') INTO unknown FROM jsonb_object_keys(coalesce(checked -> 'weights',
                                                                            '{}')) AS w
-    WHERE w <> 'keyword' AND NOT EXISTS (SELECT FROM mmsearch.space AS sp WHERE sp.name = w);
+    WHERE w NOT IN ('keyword', 'sounds_like')
+      AND NOT EXISTS (SELECT FROM mmsearch.space AS sp WHERE sp.name = w);
     IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'weights name no leg: % (legs are keyword and the space names)', unknown
+        RAISE EXCEPTION 'weights name no leg: % (legs are keyword, sounds_like and the space'
+                        ' names)', unknown
             USING ERRCODE = '22023';
     END IF;
     candidates := (checked ->> 'k')::integer
@@ -307,6 +328,7 @@ BEGIN
         'keyword', CASE WHEN numnode(tsq) > 0 THEN jsonb_build_object(
             'query', checked ->> 'query', 'tsquery', tsq::text,
             'weight', coalesce(checked -> 'weights' -> 'keyword', '1'::jsonb)) END,
+        'sounds_like', sounds,
         'vectors', (SELECT coalesce(jsonb_agg(leg || jsonb_build_object('path',
                         CASE checked ->> 'vector_path' WHEN 'auto'
                              THEN CASE WHEN passing.few THEN 'exact' ELSE 'hnsw' END
@@ -377,51 +399,82 @@ BEGIN
 END
 $fn$;
 
--- The keyword leg: segments matching the keyword query, ranked by BM25 (k1 1.2, b 0.75), as
--- (id, record_id, rank, score, relative, confidence).
+-- A text leg: segments matching the query's words, ranked by BM25 (k1 1.2, b 0.75), as
+-- (id, record_id, rank, score, relative, confidence). Two legs are built this way:
+--   keyword       the words of the query against each segment's full text (content_tsv)
+--   sounds_like   the Double Metaphone codes of the query's words against those of a
+--                 transcript's words (mmsearch.sound_codes, migration 0008), crediting only
+--                 words the segment does not hold as written: whisper's "Steven" is found
+--                 by "Stephen", and a segment that says "Stephen" gains nothing twice.
+--                 Scope "speech" (the default): transcripts, through their GIN index;
+--                 "all": every segment's text as well, without an index (asked for only).
 --
 -- Term statistics are those of the rows this very search covers (what the caller may see
--- and the filter passes), taken from the matches themselves: a word's document frequency is
--- the number of matching rows that hold it; N the segments in scope (counted up to 2,000,
--- or the matches when more: a bounded cost, and the same count on one server and on
--- Citus); lengths in distinct lexemes. So they are always current, and no score depends on
--- rows the caller cannot see (statistics over every row would tell, through scores, whether
--- hidden rows hold a word).
+-- and the filter passes, in the leg's scope), taken from the matches themselves: a word's
+-- document frequency is the number of matching rows that hold it; N the segments in scope
+-- (counted up to 2,000, or the matches when more: a bounded cost, and the same count on one
+-- server and on Citus); lengths in distinct lexemes. So they are always current, and no
+-- score depends on rows the caller cannot see (statistics over every row would tell,
+-- through scores, whether hidden rows hold a word).
 --
 -- `covered` is the share of the query's IDF the segment holds (a rare word counts for more
 -- than a common one); `held` is BM25 over that of a segment of average length holding each
 -- of the query's words once (1 for all of them, more for words said often in a short
--- segment). Text read off a picture (kind "ocr") says what is written in it, not what it
--- shows, and a typed description shares a word with it by chance: its matches count half.
--- `relative`, for the default fusion beside vector legs, is covered squared times 0.8 + 0.2
--- held (capped): a segment holding the whole query counts as much as the best vector match,
--- one holding half of it a quarter; alone, the leg ranks by BM25 (held, 5% of its excess
--- over 1 kept). `confidence`, for rank fusion, is held capped at 1.
-CREATE OR REPLACE FUNCTION mmsearch.search_keyword_leg_sql(plan jsonb, cte text) RETURNS text
+-- segment). Both are scaled by a prior: text read off a picture (kind "ocr") says what is
+-- written in it, not what it shows, and a typed description shares a word with it by
+-- chance: its keyword matches count half; a word that only sounds like the query's counts
+-- 0.6 of one written alike. `relative`, for the default fusion beside vector legs, is
+-- covered to the power 2.5 times 0.8 + 0.2 held (capped): a segment holding the whole query
+-- counts as much as the best vector match, one holding half of it 0.18 (with the square, a
+-- one-word partial match pushed a second relevant recording out of text-speech's top 10,
+-- docs/benchmarks.md "Issue 18, part 3"); without vector legs, the
+-- leg ranks by BM25 (held, 5% of its excess over 1 kept). `confidence`, for rank fusion, is
+-- held capped at 1.
+CREATE OR REPLACE FUNCTION mmsearch.search_text_leg_sql(plan jsonb, leg text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog
 AS $fn$
 DECLARE
-    tsq       text := format('%L::tsquery', plan -> 'keyword' ->> 'tsquery');
-    words     text := format('%L::text[]', tsvector_to_array(
-                                 to_tsvector('english'::regconfig, plan -> 'keyword' ->> 'query')));
+    terms     jsonb := plan -> leg;
+    tsq       text := format('%L::tsquery', terms ->> 'tsquery');
+    words     text;  -- the query's terms, as a text[] literal
+    doc       text;  -- a segment's terms (over `s`)
+    held      text;  -- the segment's terms that the leg credits
+    scope     text := '';
+    prior     text;
     -- BM25's term-frequency part of a posting p of a match m:
     -- tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen))
     tf_part   text := '(p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * m.len / st.avg_len)))';
     scope_cap constant integer := 2000;
 BEGIN
+    IF leg = 'keyword' THEN
+        words := format('%L::text[]', tsvector_to_array(
+                            to_tsvector('english'::regconfig, terms ->> 'query')));
+        doc := 's.content_tsv';
+        held := format('ts_filter(setweight(s.content_tsv, ''A'', %s), ''{a}'')', words);
+        prior := 'CASE WHEN s.kind = ''ocr'' THEN 0.5 ELSE 1.0 END';
+    ELSE
+        words := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(terms -> 'codes')));
+        doc := 'mmsearch.sound_codes(s.content)';
+        -- less the codes of the query's words that the segment holds as written
+        held := format('ts_delete(ts_filter(setweight(%s, ''A'', %s), ''{a}''),'
+                       ' ARRAY(SELECT w ->> 1 FROM jsonb_array_elements(%L::jsonb) AS w'
+                       ' WHERE w ->> 0 = ANY (tsvector_to_array(s.content_tsv))))',
+                       doc, words, terms -> 'words');
+        scope := CASE WHEN terms ->> 'scope' = 'all' THEN ''
+                      ELSE ' AND s.kind = ''transcript''' END;
+        prior := '0.6';
+    END IF;
     RETURN format(
-        '%1$s_matches AS MATERIALIZED (SELECT s.id, s.record_id,'
-        ' CASE WHEN s.kind = ''ocr'' THEN 0.5 ELSE 1.0 END AS prior,'
-        ' greatest(length(s.content_tsv), 1) AS len,'
-        ' ts_filter(setweight(s.content_tsv, ''A'', %2$s), ''{a}'') AS held'
-        ' %3$s AND s.content_tsv @@ %4$s),'
+        '%1$s_matches AS MATERIALIZED (SELECT * FROM (SELECT s.id, s.record_id,'
+        ' %9$s AS prior, greatest(length(%10$s), 1) AS len, %11$s AS held'
+        ' %3$s%12$s AND %10$s @@ %4$s) AS m WHERE length(m.held) > 0),'
         ' %1$s_postings AS MATERIALIZED (SELECT m.id, u.lexeme,'
         ' coalesce(array_length(u.positions, 1), 1) AS tf FROM %1$s_matches AS m,'
         ' unnest(m.held) AS u),'
         ' %1$s_stats AS (SELECT avg(len)::double precision AS avg_len,'
         ' CASE WHEN count(*) >= %5$s THEN count(*) ELSE greatest(count(*), (SELECT count(*)'
-        ' FROM (SELECT 1 %3$s LIMIT %5$s) AS scope)) END::double precision AS n'
+        ' FROM (SELECT 1 %3$s%12$s LIMIT %5$s) AS scope)) END::double precision AS n'
         ' FROM %1$s_matches),'
         ' %1$s_idf AS (SELECT w.lexeme, i.idf, greatest(sum(i.idf) OVER (), 1e-9) AS query_idf'
         ' FROM unnest(%2$s) AS w(lexeme) CROSS JOIN %1$s_stats AS st'
@@ -437,11 +490,12 @@ BEGIN
         ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id) AS rank,'
         ' score, %8$s AS relative,'
         ' least(held, 1.0) AS confidence FROM %1$s_scored ORDER BY score DESC, id LIMIT %7$s)',
-        cte, words, mmsearch.search_source_sql(plan, false), tsq, scope_cap, tf_part,
+        leg, words, mmsearch.search_source_sql(plan, false), tsq, scope_cap, tf_part,
         plan ->> 'candidates',
         CASE WHEN jsonb_array_length(plan -> 'vectors') > 0
-             THEN 'power(covered, 2) * (0.8 + 0.2 * least(held, 1.0))'
-             ELSE 'least(held, 1.0) + 0.05 * greatest(held - 1.0, 0.0)' END);
+             THEN 'power(covered, 2.5) * (0.8 + 0.2 * least(held, 1.0))'
+             ELSE 'least(held, 1.0) + 0.05 * greatest(held - 1.0, 0.0)' END,
+        prior, doc, held, scope);
 END
 $fn$;
 
@@ -451,20 +505,21 @@ $fn$;
 --                           noise floor; without a floor, between the leg's lowest and
 --                           best) over the best confidence of any vector leg, so the best
 --                           vector hit scores 1 and a leg whose best is weak stays weak; a
---                           keyword hit's share of the query's IDF, squared, weighed a
---                           little by its BM25 (1: every word of the query). A keyword match
---                           on one common word of the query adds little, and cannot outvote
---                           the best vector match.
+--                           text hit's (keyword, sounds_like) share of the query's IDF
+--                           to the power 2.5, weighed a little by its BM25 (1: every word
+--                           of the query, written as typed). A keyword match on one common
+--                           word of the query adds little, and cannot outvote the best
+--                           vector match.
 --   rrf                     reciprocal rank fusion: the sum of weight * confidence / (rrf_k +
 --                           rank), each vector hit's confidence how far its similarity clears
---                           the floor, each keyword hit's its BM25 confidence.
+--                           the floor, each text hit's its BM25 confidence.
 -- Then the best segment of each record (unless segments => true), the k best.
 CREATE OR REPLACE FUNCTION mmsearch.search_fusion_sql(plan jsonb, legs text[]) RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog
 AS $fn$
     SELECT format('legs AS (%s), scale AS (SELECT coalesce(nullif(max(relative) FILTER'
-                  ' (WHERE leg <> ''keyword''), 0), 1.0) AS best_vector FROM legs),'
+                  ' (WHERE NOT textual), 0), 1.0) AS best_vector FROM legs),'
                   ' fused AS (SELECT id, record_id, sum(%s) AS score,'
                   ' jsonb_object_agg(leg, rank) AS ranks, jsonb_object_agg(leg, score) AS leg_scores'
                   ' FROM legs CROSS JOIN scale GROUP BY id, record_id), best AS (%s),'
@@ -473,7 +528,7 @@ AS $fn$
                   CASE plan ->> 'fusion'
                        WHEN 'rrf' THEN format('weight * confidence / (%s + rank)',
                                               (plan ->> 'rrf_k')::integer)
-                       ELSE 'weight * CASE WHEN leg = ''keyword'' THEN relative'
+                       ELSE 'weight * CASE WHEN textual THEN relative'
                             ' ELSE relative / best_vector END' END,
                   CASE WHEN (plan ->> 'segments')::boolean THEN 'SELECT * FROM fused'
                        ELSE 'SELECT DISTINCT ON (record_id) * FROM fused'
@@ -496,6 +551,7 @@ DECLARE
     counts text[] := '{}';
     hits   text;
     similarity text;
+    text_leg   text;
 BEGIN
     FOR leg IN SELECT jsonb_array_elements(plan -> 'vectors') LOOP
         n := n + 1;
@@ -516,8 +572,9 @@ BEGIN
                                     ELSE '' END);
         -- on 0..1: how far the similarity clears the floor (a space without one: between
         -- the leg's lowest and its best); the fusion scales every vector leg by the best
-        legs := legs || format('SELECT %L::text AS leg, id, record_id, rank, score, confidence,'
-                               ' %s AS relative, %s::double precision AS weight FROM ranked_%s',
+        legs := legs || format('SELECT %L::text AS leg, false AS textual, id, record_id, rank,'
+                               ' score, confidence, %s AS relative,'
+                               ' %s::double precision AS weight FROM ranked_%s',
                                leg ->> 'name',
                                CASE WHEN leg ? 'floor' AND (leg ->> 'bounded')::boolean
                                     THEN 'confidence'
@@ -526,29 +583,35 @@ BEGIN
                                (leg ->> 'weight')::float8, n);
         counts := counts || format('%L, (SELECT count(*) FROM leg_%s)', leg ->> 'name', n);
     END LOOP;
-    IF plan ? 'keyword' THEN
-        ctes := ctes || mmsearch.search_keyword_leg_sql(plan, 'keyword');
-        legs := legs || format('SELECT ''keyword''::text AS leg, id, record_id, rank, score,'
-                               ' confidence, relative,'
-                               ' %s::double precision AS weight FROM keyword',
-                               (plan -> 'keyword' ->> 'weight')::float8);
-        counts := counts || '''keyword'', (SELECT count(*) FROM keyword_matches)'::text;
-    END IF;
-    IF n = 0 AND NOT plan ? 'keyword' THEN  -- e.g. only stop words, or a segment without vectors
+    FOREACH text_leg IN ARRAY ARRAY['keyword', 'sounds_like'] LOOP
+        CONTINUE WHEN NOT plan ? text_leg;
+        ctes := ctes || mmsearch.search_text_leg_sql(plan, text_leg);
+        legs := legs || format('SELECT %L::text AS leg, true AS textual, id, record_id, rank,'
+                               ' score, confidence, relative,'
+                               ' %s::double precision AS weight FROM %I',
+                               text_leg, (plan -> text_leg ->> 'weight')::float8, text_leg);
+        counts := counts || format('%L, (SELECT count(*) FROM %I)', text_leg,
+                                   text_leg || '_matches');
+    END LOOP;
+    IF cardinality(legs) = 0 THEN  -- e.g. only stop words, or a segment without vectors
         RETURN CASE WHEN wrapped THEN 'SELECT ''{"hits": [], "counts": {}}''::jsonb'
                     ELSE 'SELECT (NULL::mmsearch.search_hit).* WHERE false' END;
     END IF;
     ctes := ctes || mmsearch.search_fusion_sql(plan, legs);
     hits := format('SELECT r.id AS record_id, c.name AS collection, r.uri, r.title, r.media_type,'
                    ' s.id AS segment_id, s.kind, s.start_s, s.end_s, s.char_start, s.char_end,'
-                   ' t.score, mmsearch.snippet(s.content, s.metadata,'
-                   ' CASE WHEN t.ranks ? ''keyword'' THEN %L::tsquery END) AS snippet,'
+                   ' t.score, mmsearch.snippet(s.content, s.metadata, (SELECT CASE WHEN'
+                   ' m.k IS NULL THEN m.v WHEN m.v IS NULL THEN m.k ELSE m.k || m.v END FROM'
+                   ' (SELECT CASE WHEN t.ranks ? ''keyword'' THEN %L::tsquery END AS k,'
+                   ' CASE WHEN t.ranks ? ''sounds_like'' THEN mmsearch.sounding_words(s.content,'
+                   ' %L::text[]) END AS v) AS m)) AS snippet,'
                    ' t.ranks, t.leg_scores FROM top AS t'
                    ' JOIN mmsearch.segment AS s ON s.id = t.id'
                    ' JOIN mmsearch.record AS r ON r.id = s.record_id AND r.acl && %L::text[]'
                    ' JOIN mmsearch.collection AS c ON c.id = r.collection_id'
                    ' ORDER BY t.score DESC, t.id',
                    plan -> 'keyword' ->> 'tsquery',
+                   ARRAY(SELECT jsonb_array_elements_text(plan -> 'sounds_like' -> 'codes')),
                    ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
     IF NOT wrapped THEN
         RETURN 'WITH ' || array_to_string(ctes, ', ') || ' ' || hits;

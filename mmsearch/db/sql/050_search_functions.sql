@@ -16,13 +16,19 @@
 -- mmsearch.search(vectors => ..., segments => true) instead.
 DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint);
 DROP FUNCTION IF EXISTS mmsearch.vector_leg(vector, text, text, integer, bigint, double precision);
--- `fusion` joined their arguments
+-- `fusion`, then `sounds_like`, joined their arguments
 DROP FUNCTION IF EXISTS mmsearch.search(text, jsonb, integer, text[], text[], text[], text[], jsonb,
     double precision, double precision, timestamptz, timestamptz, jsonb, jsonb, integer, boolean,
     bigint, text[], integer, text);
 DROP FUNCTION IF EXISTS mmsearch.search_args(text, jsonb, integer, text[], text[], text[], text[],
     jsonb, double precision, double precision, timestamptz, timestamptz, jsonb, jsonb, integer,
     boolean, bigint, text[], integer, text);
+DROP FUNCTION IF EXISTS mmsearch.search(text, jsonb, integer, text[], text[], text[], text[], jsonb,
+    double precision, double precision, timestamptz, timestamptz, jsonb, jsonb, integer, boolean,
+    bigint, text[], integer, text, text);
+DROP FUNCTION IF EXISTS mmsearch.search_args(text, jsonb, integer, text[], text[], text[], text[],
+    jsonb, double precision, double precision, timestamptz, timestamptz, jsonb, jsonb, integer,
+    boolean, bigint, text[], integer, text, text);
 
 -- The request of mmsearch.search(...) as the jsonb that the core takes (and
 -- mmsearch.search_statement shows the SQL of).
@@ -34,7 +40,8 @@ CREATE OR REPLACE FUNCTION mmsearch.search_args(
     ingested_after timestamptz DEFAULT NULL, ingested_before timestamptz DEFAULT NULL,
     filter jsonb DEFAULT NULL, weights jsonb DEFAULT NULL, rrf_k integer DEFAULT 60,
     segments boolean DEFAULT false, like_segment bigint DEFAULT NULL, spaces text[] DEFAULT NULL,
-    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto', fusion text DEFAULT NULL
+    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto', fusion text DEFAULT NULL,
+    sounds_like text DEFAULT NULL
 ) RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog
@@ -45,12 +52,14 @@ AS $fn$
         'start_s', start_s, 'end_s', end_s, 'ingested_after', ingested_after,
         'ingested_before', ingested_before, 'filter', filter, 'weights', weights,
         'rrf_k', rrf_k, 'segments', segments, 'like_segment', like_segment, 'spaces', spaces,
-        'ef_search', ef_search, 'vector_path', vector_path, 'fusion', fusion))
+        'ef_search', ef_search, 'vector_path', vector_path, 'fusion', fusion,
+        'sounds_like', sounds_like))
 $fn$;
 COMMENT ON FUNCTION mmsearch.search_args(text, jsonb, integer, text[], text[], text[], text[],
                                          jsonb, double precision, double precision,
                                          timestamptz, timestamptz, jsonb, jsonb, integer,
-                                         boolean, bigint, text[], integer, text, text) IS
+                                         boolean, bigint, text[], integer, text, text,
+                                         text) IS
     'The request of mmsearch.search(...) with the same arguments, as the jsonb its core '
     '(mmsearch.search_request) takes and the Python API sends; hand it to '
     'mmsearch.search_statement to see the SQL it runs.';
@@ -63,7 +72,8 @@ CREATE OR REPLACE FUNCTION mmsearch.search(
     ingested_after timestamptz DEFAULT NULL, ingested_before timestamptz DEFAULT NULL,
     filter jsonb DEFAULT NULL, weights jsonb DEFAULT NULL, rrf_k integer DEFAULT 60,
     segments boolean DEFAULT false, like_segment bigint DEFAULT NULL, spaces text[] DEFAULT NULL,
-    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto', fusion text DEFAULT NULL
+    ef_search integer DEFAULT NULL, vector_path text DEFAULT 'auto', fusion text DEFAULT NULL,
+    sounds_like text DEFAULT NULL
 ) RETURNS SETOF mmsearch.search_hit
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, public
@@ -71,14 +81,17 @@ AS $fn$
     SELECT * FROM mmsearch.search_request(mmsearch.search_args(
         query, vectors, k, collections, media_types, tags, tags_all, metadata, start_s, end_s,
         ingested_after, ingested_before, filter, weights, rrf_k, segments, like_segment, spaces,
-        ef_search, vector_path, fusion))
+        ef_search, vector_path, fusion, sounds_like))
 $fn$;
 COMMENT ON FUNCTION mmsearch.search(text, jsonb, integer, text[], text[], text[], text[], jsonb,
                                     double precision, double precision, timestamptz,
                                     timestamptz, jsonb, jsonb, integer, boolean, bigint, text[],
-                                    integer, text, text) IS
+                                    integer, text, text, text) IS
     'Search, as the Python API does (it calls this function): a keyword leg for `query` (any '
-    'of its words; websearch syntax with quotes, "or" or -word), one vector leg per entry of '
+    'of its words; websearch syntax with quotes, "or" or -word) and a sounds_like leg (its '
+    'plain words by their Double Metaphone codes: in transcripts with sounds_like => '
+    '''speech'' (default), in every segment''s text with ''all'', none with ''off''), one '
+    'vector leg per entry of '
     '`vectors` ({"space": vector}), or the stored vectors of `like_segment` (its record left '
     'out), fused by `fusion`: relative (default: the sum of weight * each leg''s score on '
     'a 0..1 scale, BM25 for keywords) or rrf (reciprocal rank fusion with rrf_k); filters: collections, '
@@ -216,11 +229,12 @@ BEGIN
     FOR fn IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
               WHERE p.pronamespace = 'mmsearch'::regnamespace
                 AND p.proname IN ('space_named', 'space_rules', 'search_limits', 'keyword_query',
-                                  'snippet', 'search_checked',
+                                  'websearch_syntax',
+                                  'snippet', 'sounding_words', 'search_checked',
                                   'search_check_integer', 'search_vector_leg',
                                   'search_vector_legs', 'search_passing', 'search_plan',
                                   'search_source_sql',
-                                  'search_vector_leg_sql', 'search_keyword_leg_sql',
+                                  'search_vector_leg_sql', 'search_text_leg_sql',
                                   'search_fusion_sql', 'search_compose', 'search_request',
                                   'search_settings', 'search_statement',
                                   'search_args', 'search', 'segment_vector',
