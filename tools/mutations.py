@@ -293,6 +293,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "' WHERE false))',",
         ("tests/test_sounds_like.py::test_text_documents_take_part_only_when_asked",),
     ),
+    Mutation(
+        "spelled-like-scope",
+        "approximate spelling counts in text read off pictures only",
+        "mmsearch/db/sql/047_search_core.sql",
+        "        scope := ' AND s.kind = ''ocr''';",
+        "        scope := '';",
+        ("tests/test_sounds_like.py::test_a_word_spelled_otherwise_finds_the_text_in_a_picture",),
+    ),
     # -- keeping a collection in step -----------------------------------------------------
     Mutation(
         "prune-scope",

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     "weights",
     multiple=True,
     help="LEG=W: weight of a leg in the fusion (text, image, visual, sound, keyword,"
-    " sounds_like, …).",
+    " sounds_like, spelled_like, …).",
 )
 @click.option(
     "--fusion",

@@ -147,12 +147,12 @@ def set_search_defaults(
 ) -> None:
     """Keep a collection's own fusion and leg weights (none given: back to the defaults).
 
-    A weight must name a leg (`keyword`, `sounds_like` or a space): kept defaults naming
-    none would make every later search of the collection fail."""
+    A weight must name a leg (`keyword`, `sounds_like`, `spelled_like` or a space): kept
+    defaults naming none would make every later search of the collection fail."""
     defaults = {"fusion": fusion, "weights": weights or None}
     with db.writer() as conn:
         cid = collection_id(conn, name)
-        legs = {"keyword", "sounds_like"} | {
+        legs = {"keyword", "sounds_like", "spelled_like"} | {
             space for (space,) in conn.execute("SELECT name FROM mmsearch.space").fetchall()
         }
         if unknown := sorted(set(weights or {}) - legs):

@@ -278,6 +278,7 @@ DECLARE
     vectors    record := mmsearch.search_vector_legs(checked, principals);
     tsq        tsquery;
     sounds     jsonb;
+    spelled    jsonb;
     n_legs     integer;
     candidates integer;
     passing    record;
@@ -285,9 +286,11 @@ DECLARE
 BEGIN
     IF checked ? 'query' THEN
         tsq := mmsearch.keyword_query(checked ->> 'query');
-        -- plain words only: "-word", quotes and "or" mean what they say, not what sounds alike
-        IF checked ->> 'sounds_like' <> 'off'
-           AND NOT mmsearch.websearch_syntax(checked ->> 'query') THEN
+    END IF;
+    -- plain words only: "-word", quotes and "or" mean what they say, not what looks or
+    -- sounds alike
+    IF checked ? 'query' AND NOT mmsearch.websearch_syntax(checked ->> 'query') THEN
+        IF checked ->> 'sounds_like' <> 'off' THEN
             SELECT jsonb_build_object(
                        'codes', jsonb_agg(DISTINCT lower(w.code)),
                        'words', jsonb_agg(DISTINCT jsonb_build_array(w.lexeme, lower(w.code))),
@@ -297,20 +300,29 @@ BEGIN
                        'weight', coalesce(checked -> 'weights' -> 'sounds_like', '1'::jsonb))
             INTO sounds FROM mmsearch.sound_words(checked ->> 'query') AS w HAVING count(*) > 0;
         END IF;
+        -- words of four letters or more: shorter ones share too much with any text
+        SELECT jsonb_build_object(
+                   'tokens', jsonb_agg(DISTINCT lower(d.token)),
+                   'words', jsonb_agg(DISTINCT jsonb_build_array(d.lexemes[1], lower(d.token))),
+                   'weight', coalesce(checked -> 'weights' -> 'spelled_like', '1'::jsonb))
+        INTO spelled FROM ts_debug('english'::regconfig, checked ->> 'query') AS d
+        WHERE d.alias IN ('asciiword', 'word') AND cardinality(d.lexemes) > 0
+          AND length(d.token) >= 4
+        HAVING count(*) > 0;
     END IF;
     n_legs := jsonb_array_length(vectors.legs) + coalesce(numnode(tsq) > 0, false)::integer
-              + (sounds IS NOT NULL)::integer;
+              + (sounds IS NOT NULL)::integer + (spelled IS NOT NULL)::integer;
     IF NOT (checked ?| ARRAY['query', 'vectors', 'like_segment']) THEN
         RAISE EXCEPTION 'nothing to search with: give a query, query vectors or like_segment'
             USING ERRCODE = '22023';
     END IF;
     SELECT string_agg(w, ', ') INTO unknown FROM jsonb_object_keys(coalesce(checked -> 'weights',
                                                                            '{}')) AS w
-    WHERE w NOT IN ('keyword', 'sounds_like')
+    WHERE w NOT IN ('keyword', 'sounds_like', 'spelled_like')
       AND NOT EXISTS (SELECT FROM mmsearch.space AS sp WHERE sp.name = w);
     IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'weights name no leg: % (legs are keyword, sounds_like and the space'
-                        ' names)', unknown
+        RAISE EXCEPTION 'weights name no leg: % (legs are keyword, sounds_like, spelled_like'
+                        ' and the space names)', unknown
             USING ERRCODE = '22023';
     END IF;
     candidates := (checked ->> 'k')::integer
@@ -328,7 +340,7 @@ BEGIN
         'keyword', CASE WHEN numnode(tsq) > 0 THEN jsonb_build_object(
             'query', checked ->> 'query', 'tsquery', tsq::text,
             'weight', coalesce(checked -> 'weights' -> 'keyword', '1'::jsonb)) END,
-        'sounds_like', sounds,
+        'sounds_like', sounds, 'spelled_like', spelled,
         'vectors', (SELECT coalesce(jsonb_agg(leg || jsonb_build_object('path',
                         CASE checked ->> 'vector_path' WHEN 'auto'
                              THEN CASE WHEN passing.few THEN 'exact' ELSE 'hnsw' END
@@ -400,7 +412,7 @@ END
 $fn$;
 
 -- A text leg: segments matching the query's words, ranked by BM25 (k1 1.2, b 0.75), as
--- (id, record_id, rank, score, relative, confidence). Two legs are built this way:
+-- (id, record_id, rank, score, relative, confidence). Three legs are built this way:
 --   keyword       the words of the query against each segment's full text (content_tsv)
 --   sounds_like   the Double Metaphone codes of the query's words against those of a
 --                 transcript's words (mmsearch.sound_codes, migration 0008), crediting only
@@ -408,6 +420,10 @@ $fn$;
 --                 by "Stephen", and a segment that says "Stephen" gains nothing twice.
 --                 Scope "speech" (the default): transcripts, through their GIN index;
 --                 "all": every segment's text as well, without an index (asked for only).
+--   spelled_like  the query's words of four letters or more against text read off pictures
+--                 (kind "ocr", pg_trgm's word similarity through a trigram index, migration
+--                 0009), again only words not held as written: OCR misreads and glues
+--                 words ("WEEKmedia"), which no exact match finds.
 --
 -- Term statistics are those of the rows this very search covers (what the caller may see
 -- and the filter passes, in the leg's scope), taken from the matches themselves: a word's
@@ -423,7 +439,7 @@ $fn$;
 -- segment). Both are scaled by a prior: text read off a picture (kind "ocr") says what is
 -- written in it, not what it shows, and a typed description shares a word with it by
 -- chance: its keyword matches count half; a word that only sounds like the query's counts
--- 0.6 of one written alike. `relative`, for the default fusion beside vector legs, is
+-- 0.6 of one written alike, one OCR wrote nearly alike 0.3. `relative`, for the default fusion beside vector legs, is
 -- covered to the power 2.5 times 0.8 + 0.2 held (capped): a segment holding the whole query
 -- counts as much as the best vector match, one holding half of it 0.18 (with the square, a
 -- one-word partial match pushed a second relevant recording out of text-speech's top 10,
@@ -436,9 +452,9 @@ SET search_path = pg_catalog
 AS $fn$
 DECLARE
     terms     jsonb := plan -> leg;
-    tsq       text := format('%L::tsquery', terms ->> 'tsquery');
     words     text;  -- the query's terms, as a text[] literal
     doc       text;  -- a segment's terms (over `s`)
+    match     text;  -- the condition that finds candidates (an index's)
     held      text;  -- the segment's terms that the leg credits
     scope     text := '';
     prior     text;
@@ -451,11 +467,26 @@ BEGIN
         words := format('%L::text[]', tsvector_to_array(
                             to_tsvector('english'::regconfig, terms ->> 'query')));
         doc := 's.content_tsv';
+        match := format('s.content_tsv @@ %L::tsquery', terms ->> 'tsquery');
         held := format('ts_filter(setweight(s.content_tsv, ''A'', %s), ''{a}'')', words);
         prior := 'CASE WHEN s.kind = ''ocr'' THEN 0.5 ELSE 1.0 END';
+    ELSIF leg = 'spelled_like' THEN
+        words := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(terms -> 'tokens')));
+        doc := 's.content_tsv';
+        -- pg_trgm: some stretch of the text shares 60% of the word's trigrams (its default
+        -- word_similarity_threshold), less the words the segment holds as written
+        match := format('(%s)', (SELECT string_agg(format('s.content %%> %L', t), ' OR ')
+                                 FROM jsonb_array_elements_text(terms -> 'tokens') AS t));
+        held := format('array_to_tsvector(ARRAY(SELECT w ->> 1 FROM jsonb_array_elements(%L::jsonb)'
+                       ' AS w WHERE (w ->> 1) <%% s.content'
+                       ' AND NOT w ->> 0 = ANY (tsvector_to_array(s.content_tsv))))',
+                       terms -> 'words');
+        scope := ' AND s.kind = ''ocr''';
+        prior := '0.3';
     ELSE
         words := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(terms -> 'codes')));
         doc := 'mmsearch.sound_codes(s.content)';
+        match := format('%s @@ %L::tsquery', doc, terms ->> 'tsquery');
         -- less the codes of the query's words that the segment holds as written
         held := format('ts_delete(ts_filter(setweight(%s, ''A'', %s), ''{a}''),'
                        ' ARRAY(SELECT w ->> 1 FROM jsonb_array_elements(%L::jsonb) AS w'
@@ -468,7 +499,7 @@ BEGIN
     RETURN format(
         '%1$s_matches AS MATERIALIZED (SELECT * FROM (SELECT s.id, s.record_id,'
         ' %9$s AS prior, greatest(length(%10$s), 1) AS len, %11$s AS held'
-        ' %3$s%12$s AND %10$s @@ %4$s) AS m WHERE length(m.held) > 0),'
+        ' %3$s%12$s AND %4$s) AS m WHERE length(m.held) > 0),'
         ' %1$s_postings AS MATERIALIZED (SELECT m.id, u.lexeme,'
         ' coalesce(array_length(u.positions, 1), 1) AS tf FROM %1$s_matches AS m,'
         ' unnest(m.held) AS u),'
@@ -490,7 +521,7 @@ BEGIN
         ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id) AS rank,'
         ' score, %8$s AS relative,'
         ' least(held, 1.0) AS confidence FROM %1$s_scored ORDER BY score DESC, id LIMIT %7$s)',
-        leg, words, mmsearch.search_source_sql(plan, false), tsq, scope_cap, tf_part,
+        leg, words, mmsearch.search_source_sql(plan, false), match, scope_cap, tf_part,
         plan ->> 'candidates',
         CASE WHEN jsonb_array_length(plan -> 'vectors') > 0
              THEN 'power(covered, 2.5) * (0.8 + 0.2 * least(held, 1.0))'
@@ -583,7 +614,7 @@ BEGIN
                                (leg ->> 'weight')::float8, n);
         counts := counts || format('%L, (SELECT count(*) FROM leg_%s)', leg ->> 'name', n);
     END LOOP;
-    FOREACH text_leg IN ARRAY ARRAY['keyword', 'sounds_like'] LOOP
+    FOREACH text_leg IN ARRAY ARRAY['keyword', 'sounds_like', 'spelled_like'] LOOP
         CONTINUE WHEN NOT plan ? text_leg;
         ctes := ctes || mmsearch.search_text_leg_sql(plan, text_leg);
         legs := legs || format('SELECT %L::text AS leg, true AS textual, id, record_id, rank,'
