@@ -429,7 +429,8 @@ $fn$;
 -- and the filter passes, in the leg's scope), taken from the matches themselves: a word's
 -- document frequency is the number of matching rows that hold it; N the segments in scope
 -- (counted up to 2,000, or the matches when more: a bounded cost, and the same count on one
--- server and on Citus); lengths in distinct lexemes. So they are always current, and no
+-- server and on Citus; not at all without matches, as in a collection with no recordings);
+-- lengths in distinct lexemes. So they are always current, and no
 -- score depends on rows the caller cannot see (statistics over every row would tell,
 -- through scores, whether hidden rows hold a word).
 --
@@ -504,7 +505,8 @@ BEGIN
         ' coalesce(array_length(u.positions, 1), 1) AS tf FROM %1$s_matches AS m,'
         ' unnest(m.held) AS u),'
         ' %1$s_stats AS (SELECT avg(len)::double precision AS avg_len,'
-        ' CASE WHEN count(*) >= %5$s THEN count(*) ELSE greatest(count(*), (SELECT count(*)'
+        ' CASE WHEN count(*) = 0 OR count(*) >= %5$s THEN count(*) ELSE greatest(count(*),'
+        ' (SELECT count(*)'
         ' FROM (SELECT 1 %3$s%12$s LIMIT %5$s) AS scope)) END::double precision AS n'
         ' FROM %1$s_matches),'
         ' %1$s_idf AS (SELECT w.lexeme, i.idf, greatest(sum(i.idf) OVER (), 1e-9) AS query_idf'
