@@ -158,3 +158,18 @@ CREATE OR REPLACE TRIGGER record_propagate_acl
     AFTER UPDATE OF acl ON mmsearch.record
     FOR EACH ROW WHEN (OLD.acl IS DISTINCT FROM NEW.acl)
     EXECUTE FUNCTION mmsearch.record_propagate_acl();
+
+-- Transcripts carry the sound codes of their words (the search's sounds_like leg).
+CREATE OR REPLACE FUNCTION mmsearch.segment_sound_codes() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+BEGIN
+    NEW.sound_tsv := CASE WHEN NEW.kind = 'transcript' THEN mmsearch.sound_codes(NEW.content) END;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER segment_sound_codes
+    BEFORE INSERT OR UPDATE OF content, kind ON mmsearch.segment
+    FOR EACH ROW EXECUTE FUNCTION mmsearch.segment_sound_codes();

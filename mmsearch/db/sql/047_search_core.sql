@@ -415,7 +415,7 @@ $fn$;
 -- (id, record_id, rank, score, relative, confidence). Three legs are built this way:
 --   keyword       the words of the query against each segment's full text (content_tsv)
 --   sounds_like   the Double Metaphone codes of the query's words against those of a
---                 transcript's words (mmsearch.sound_codes, migration 0008), crediting only
+--                 transcript's words (segment.sound_tsv, migration 0008), crediting only
 --                 words the segment does not hold as written: whisper's "Steven" is found
 --                 by "Stephen", and a segment that says "Stephen" gains nothing twice.
 --                 Scope "speech" (the default): transcripts, through their GIN index;
@@ -426,11 +426,12 @@ $fn$;
 --                 words ("WEEKmedia"), which no exact match finds.
 --
 -- Term statistics are those of the rows this very search covers (what the caller may see
--- and the filter passes, in the leg's scope), taken from the matches themselves: a word's
--- document frequency is the number of matching rows that hold it; N the segments in scope
--- (counted up to 2,000, or the matches when more: a bounded cost, and the same count on one
--- server and on Citus; not at all without matches, as in a collection with no recordings);
--- lengths in distinct lexemes. So they are always current, and no
+-- and the filter passes), taken from the matches themselves: a word's (or code's) document
+-- frequency is the number of matching rows that hold it; N the segments the search covers
+-- (`text_scope`: counted once a search, up to 2,000, or a leg's matches when more: a bounded
+-- cost, and the same count on one server and on Citus; not at all when no leg matched).
+-- The approximate legs share that N: counting their own scope (transcripts, OCR: a sparse
+-- part of a collection) scanned far for few rows. Lengths in distinct lexemes. So they are always current, and no
 -- score depends on rows the caller cannot see (statistics over every row would tell,
 -- through scores, whether hidden rows hold a word).
 --
@@ -462,7 +463,6 @@ DECLARE
     -- BM25's term-frequency part of a posting p of a match m:
     -- tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen))
     tf_part   text := '(p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * m.len / st.avg_len)))';
-    scope_cap constant integer := 2000;
 BEGIN
     IF leg = 'keyword' THEN
         words := format('%L::text[]', tsvector_to_array(
@@ -486,44 +486,47 @@ BEGIN
         prior := '0.3';
     ELSE
         words := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(terms -> 'codes')));
-        doc := 'mmsearch.sound_codes(s.content)';
+        -- transcripts keep their codes (indexed); other text is coded as it is read
+        doc := CASE WHEN terms ->> 'scope' = 'all'
+                    THEN 'coalesce(s.sound_tsv, mmsearch.sound_codes(s.content))'
+                    ELSE 's.sound_tsv' END;
         match := format('%s @@ %L::tsquery', doc, terms ->> 'tsquery');
         -- less the codes of the query's words that the segment holds as written
-        held := format('ts_delete(ts_filter(setweight(%s, ''A'', %s), ''{a}''),'
-                       ' ARRAY(SELECT w ->> 1 FROM jsonb_array_elements(%L::jsonb) AS w'
-                       ' WHERE w ->> 0 = ANY (tsvector_to_array(s.content_tsv))))',
-                       doc, words, terms -> 'words');
+        held := format('ts_delete(ts_filter(setweight(%s, ''A'', %s), ''{a}''), ARRAY[%s])',
+                       doc, words,
+                       (SELECT string_agg(format('CASE WHEN s.content_tsv @@ %L::tsquery'
+                                                 ' THEN %L END', quote_literal(w ->> 0),
+                                                 w ->> 1), ', ')
+                        FROM jsonb_array_elements(terms -> 'words') AS w));
         scope := CASE WHEN terms ->> 'scope' = 'all' THEN ''
                       ELSE ' AND s.kind = ''transcript''' END;
         prior := '0.6';
     END IF;
     RETURN format(
         '%1$s_matches AS MATERIALIZED (SELECT * FROM (SELECT s.id, s.record_id,'
-        ' %9$s AS prior, greatest(length(%10$s), 1) AS len, %11$s AS held'
-        ' %3$s%12$s AND %4$s) AS m WHERE length(m.held) > 0),'
+        ' %8$s AS prior, greatest(length(%9$s), 1) AS len, %10$s AS held'
+        ' %3$s%11$s AND %4$s OFFSET 0) AS m WHERE length(m.held) > 0),'
         ' %1$s_postings AS MATERIALIZED (SELECT m.id, u.lexeme,'
         ' coalesce(array_length(u.positions, 1), 1) AS tf FROM %1$s_matches AS m,'
         ' unnest(m.held) AS u),'
         ' %1$s_stats AS (SELECT avg(len)::double precision AS avg_len,'
-        ' CASE WHEN count(*) = 0 OR count(*) >= %5$s THEN count(*) ELSE greatest(count(*),'
-        ' (SELECT count(*)'
-        ' FROM (SELECT 1 %3$s%12$s LIMIT %5$s) AS scope)) END::double precision AS n'
-        ' FROM %1$s_matches),'
+        ' CASE WHEN count(*) = 0 OR count(*) >= 2000 THEN count(*) ELSE greatest(count(*),'
+        ' (SELECT n FROM text_scope)) END::double precision AS n FROM %1$s_matches),'
         ' %1$s_idf AS (SELECT w.lexeme, i.idf, greatest(sum(i.idf) OVER (), 1e-9) AS query_idf'
         ' FROM unnest(%2$s) AS w(lexeme) CROSS JOIN %1$s_stats AS st'
         ' LEFT JOIN (SELECT lexeme, count(*) AS df FROM %1$s_postings GROUP BY lexeme) AS d'
         ' ON d.lexeme = w.lexeme CROSS JOIN LATERAL (SELECT ln(1 + (st.n - coalesce(d.df, 0)'
         ' + 0.5) / (coalesce(d.df, 0) + 0.5)) AS idf) AS i),'
-        ' %1$s_scored AS (SELECT p.id, m.record_id, m.prior * sum(i.idf * %6$s) AS score,'
-        ' m.prior * sum(i.idf * %6$s) / max(i.query_idf) AS held,'
+        ' %1$s_scored AS (SELECT p.id, m.record_id, m.prior * sum(i.idf * %5$s) AS score,'
+        ' m.prior * sum(i.idf * %5$s) / max(i.query_idf) AS held,'
         ' m.prior * sum(i.idf) / max(i.query_idf) AS covered'
         ' FROM %1$s_postings AS p JOIN %1$s_matches AS m ON m.id = p.id'
         ' JOIN %1$s_idf AS i ON i.lexeme = p.lexeme CROSS JOIN %1$s_stats AS st'
         ' GROUP BY p.id, m.record_id, m.prior),'
         ' %1$s AS (SELECT id, record_id, row_number() OVER (ORDER BY score DESC, id) AS rank,'
-        ' score, %8$s AS relative,'
-        ' least(held, 1.0) AS confidence FROM %1$s_scored ORDER BY score DESC, id LIMIT %7$s)',
-        leg, words, mmsearch.search_source_sql(plan, false), match, scope_cap, tf_part,
+        ' score, %7$s AS relative,'
+        ' least(held, 1.0) AS confidence FROM %1$s_scored ORDER BY score DESC, id LIMIT %6$s)',
+        leg, words, mmsearch.search_source_sql(plan, false), match, tf_part,
         plan ->> 'candidates',
         CASE WHEN jsonb_array_length(plan -> 'vectors') > 0
              THEN 'power(covered, 2.5) * (0.8 + 0.2 * least(held, 1.0))'
@@ -616,6 +619,11 @@ BEGIN
                                (leg ->> 'weight')::float8, n);
         counts := counts || format('%L, (SELECT count(*) FROM leg_%s)', leg ->> 'name', n);
     END LOOP;
+    IF plan ?| ARRAY['keyword', 'sounds_like', 'spelled_like'] THEN  -- N of the text legs
+        ctes := ctes || format('text_scope AS (SELECT count(*)::double precision AS n FROM'
+                               ' (SELECT 1 %s LIMIT 2000) AS covered)',
+                               mmsearch.search_source_sql(plan, false));
+    END IF;
     FOREACH text_leg IN ARRAY ARRAY['keyword', 'sounds_like', 'spelled_like'] LOOP
         CONTINUE WHEN NOT plan ? text_leg;
         ctes := ctes || mmsearch.search_text_leg_sql(plan, text_leg);
