@@ -152,3 +152,18 @@ def test_a_word_spelled_otherwise_finds_the_text_in_a_picture(client: Client, si
         "ferry.txt:chunk": {"keyword"},
     }
     assert sign_hits(client, '"harbor"') == {}
+
+
+def test_sound_codes_keep_no_planner_statistics(client: Client, corpus: dict) -> None:
+    """They describe hidden rows too, and EXPLAIN's estimates would tell how common a sound is
+    in recordings the caller may not hear (as for content_tsv, migration 0004)."""
+    with client.db.writer() as conn:
+        conn.execute("ANALYZE mmsearch.segment")
+        analysed = {
+            name
+            for (name,) in conn.execute(
+                "SELECT attname FROM pg_catalog.pg_stats"
+                " WHERE schemaname = 'mmsearch' AND tablename = 'segment'"
+            ).fetchall()
+        }
+    assert "kind" in analysed and "sound_tsv" not in analysed, analysed

@@ -68,6 +68,8 @@ ALTER TABLE mmsearch.segment ADD COLUMN sound_tsv tsvector;
 COMMENT ON COLUMN mmsearch.segment.sound_tsv IS
     'Transcripts: the Double Metaphone codes of their words (mmsearch.sound_codes), kept by '
     'the segment_sound_codes trigger; NULL for every other kind.';
+-- content, so no planner statistics (0004_identities: they describe hidden rows too)
+ALTER TABLE mmsearch.segment ALTER COLUMN sound_tsv SET STATISTICS 0;
 UPDATE mmsearch.segment SET sound_tsv = mmsearch.sound_codes(content) WHERE kind = 'transcript';
 CREATE INDEX segment_sound_idx ON mmsearch.segment USING gin (sound_tsv);
 """
