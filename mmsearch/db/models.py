@@ -91,6 +91,8 @@ class Segment(Base):
     content_tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english'::regconfig, coalesce(content, ''))")
     )
+    #: transcripts: the sound codes of their words (trigger segment_sound_codes)
+    sound_tsv: Mapped[Any | None] = mapped_column(TSVECTOR)
     acl: Mapped[list[str]] = mapped_column(ARRAY(Text))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
 
