@@ -18,6 +18,7 @@ from mmsearch.eval.harness import (
     iou,
     score,
     timestamp_accuracy,
+    timestamps,
 )
 from mmsearch.eval.judged import JudgedSet, Judgment, Query, opaque_id
 from mmsearch.eval.report import compare, table, to_json
@@ -85,6 +86,27 @@ def test_timestamp_accuracy_asks_whether_the_hit_covers_the_judged_moment() -> N
         "R1@0.5": 0.0,  # top hits: 4x as long as the answer, or near it without overlap
         "R1@0.7": 0.0,
     }
+
+
+def test_moments_stand_in_for_segments_in_the_moment_columns() -> None:
+    """A hit whose sentence is a third of the answer, but whose moment (the neighbouring
+    segments the search also found) spans it, counts under "moment R1@..." only."""
+    judged = JudgedSet("t", "", {}, [_query("q", "rec", span=(10.0, 16.0))])
+    short = _ranked("q", ["rec"], [(10.0, 12.0)])  # IoU 1/3
+    with_moment = RankedQuery("q", "q", ["rec"], [10.0], [12.0], 0.01, [(9.5, 16.0)])
+    assert timestamps(judged, [short]) == timestamp_accuracy(judged, [short]) | {
+        "moment R1@0.5": 0.0,
+        "moment R1@0.7": 0.0,
+        "moment start error s": 0.0,
+    }
+    measured = timestamps(judged, [with_moment])
+    assert measured is not None
+    assert (measured["R1@0.5"], measured["moment R1@0.5"], measured["moment R1@0.7"]) == (
+        0.0,
+        1.0,
+        1.0,
+    )
+    assert measured["moment start error s"] == 0.5
 
 
 def test_moment_measures_reward_a_moment_as_long_as_the_answer() -> None:

@@ -301,6 +301,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        scope := '';",
         ("tests/test_sounds_like.py::test_a_word_spelled_otherwise_finds_the_text_in_a_picture",),
     ),
+    Mutation(
+        "moment-chain",
+        "side-by-side segments the search found make one moment (gaps under 2 s)",
+        "mmsearch/db/sql/047_search_core.sql",
+        "' AND 1 PRECEDING) + 2.0 THEN 0 ELSE 1 END AS starts FROM moment_parts),'",
+        "' AND 1 PRECEDING) - 1.0 THEN 0 ELSE 1 END AS starts FROM moment_parts),'",
+        ("tests/test_moments.py::test_side_by_side_sentences_are_one_moment",),
+    ),
     # -- keeping a collection in step -----------------------------------------------------
     Mutation(
         "prune-scope",

@@ -158,6 +158,9 @@ def _print_hits(hits: list[dict[str, Any]], as_json: bool) -> None:
             continue
         start, end = hit["start_s"], hit["end_s"]
         where = f" @ {start:.1f}-{end:.1f}s" if start is not None else ""
+        moment = hit.get("moment_start_s"), hit.get("moment_end_s")
+        if moment[0] is not None and (moment[0] < start or moment[1] > end):
+            where += f" (moment {moment[0]:.1f}-{moment[1]:.1f}s)"
         title, uri = printable(hit["title"]), printable(hit["uri"])
         click.echo(f"{rank:>2}. {hit['score']:.4f} [{hit['media_type']}] {title}{where}")
         click.echo(f"    {uri}")

@@ -41,6 +41,8 @@ IOU_LEVELS = (0.5, 0.7)
 #: a stand-in document for a query that returned nothing, so ir-measures still counts it
 #: (it averages over the queries present in the run)
 NOTHING = "__no_result__"
+#: the names of the moment measures
+MOMENT_MEASURES = tuple(f"R1@{level}" for level in IOU_LEVELS)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class RankedQuery:
     starts: list[float | None]
     ends: list[float | None]
     seconds: float
+    #: each hit's moment (`Hit.moment_start_s`/`moment_end_s`), None outside time-coded media
+    moments: list[tuple[float, float] | None] = field(default_factory=list)
 
     def first_relevant(self, query: Query) -> int | None:
         """0-based rank of the first relevant doc, or None."""
@@ -147,7 +151,7 @@ def _run_mode(
     return ModeResult(
         f"{mode}+{reranked[0]}" if reranked else mode,
         score(judged.queries, ranked),
-        timestamp_accuracy(judged, ranked),
+        timestamps(judged, ranked),
         round(1000 * statistics.median(r.seconds for r in ranked), 1),
         ranked,
     )
@@ -163,6 +167,12 @@ def rank_hits(judged: JudgedSet, query: Query, hits: list[Hit], seconds: float) 
         [hit.start_s for hit in hits],
         [hit.end_s for hit in hits],
         seconds,
+        [
+            (hit.moment_start_s, hit.moment_end_s)
+            if hit.moment_start_s is not None and hit.moment_end_s is not None
+            else None
+            for hit in hits
+        ],
     )
 
 
@@ -177,8 +187,18 @@ def score(queries: list[Query], ranked: list[RankedQuery]) -> dict[str, float]:
     return {name: round(float(values[m]), 4) for name, m in MEASURES.items()}
 
 
+def timestamps(judged: JudgedSet, ranked: list[RankedQuery]) -> dict[str, float | int] | None:
+    """`timestamp_accuracy` of the hits' own segments, and the moment measures of their
+    moments (a hit's neighbouring segments that the search also found) as "moment ..."."""
+    own = timestamp_accuracy(judged, ranked)
+    if own is None:
+        return None
+    merged = timestamp_accuracy(judged, ranked, moments=True) or {}
+    return own | {f"moment {k}": merged[k] for k in (*MOMENT_MEASURES, "start error s")}
+
+
 def timestamp_accuracy(
-    judged: JudgedSet, ranked: list[RankedQuery]
+    judged: JudgedSet, ranked: list[RankedQuery], *, moments: bool = False
 ) -> dict[str, float | int] | None:
     """Does the first relevant hit's segment cover the judged moment, and how tightly?
 
@@ -189,7 +209,8 @@ def timestamp_accuracy(
     answer playback begins. `R1@0.5` and `R1@0.7` are the moment-retrieval measures of
     Charades-STA and QVHighlights over a corpus: the share of timed queries whose top hit is
     a relevant document and whose span overlaps a judged span of it with an IoU of at least
-    0.5 (0.7); they reward a moment that is as long as the answer, not just near it.
+    0.5 (0.7); they reward a moment that is as long as the answer, not just near it. With
+    `moments`, each hit's moment stands in for its segment where it has one.
     """
     by_qid = {q.qid: q for q in judged.queries}
     at_1 = right = timed = 0
@@ -207,8 +228,11 @@ def timestamp_accuracy(
         rank = r.first_relevant(query)
         if rank is None or r.starts[rank] is None:
             continue
-        start = float(r.starts[rank])  # type: ignore[arg-type]
-        end = float(r.ends[rank] if r.ends[rank] is not None else start)  # type: ignore[arg-type]
+        moment = r.moments[rank] if moments and rank < len(r.moments) else None
+        start, end = moment or (
+            float(r.starts[rank]),  # type: ignore[arg-type]
+            float(r.ends[rank] if r.ends[rank] is not None else r.starts[rank]),  # type: ignore[arg-type]
+        )
         if rank == 0:
             best = max((iou((start, end), s) for s in spans.get(r.docs[0], [])), default=0.0)
             for level in IOU_LEVELS:

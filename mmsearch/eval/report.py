@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mmsearch.eval.harness import IOU_LEVELS, MEASURES, SetResult
+from mmsearch.eval.harness import MEASURES, MOMENT_MEASURES, SetResult
 
-MOMENTS = tuple(f"R1@{level}" for level in IOU_LEVELS)
-COLUMNS = (*MEASURES, "time@1", "time@10", *MOMENTS, "start error s")
+MOMENTS = (*MOMENT_MEASURES, *(f"moment {m}" for m in MOMENT_MEASURES))
+COLUMNS = (*MEASURES, "time@1", "time@10", *MOMENTS, "start error s", "moment start error s")
 
 
 def to_json(

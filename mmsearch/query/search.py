@@ -48,6 +48,10 @@ class Hit:
     snippet: str | None
     ranks: dict[str, int]
     leg_scores: dict[str, float]
+    #: time-coded media: the span of the neighbouring segments of the record that the
+    #: search also found (shot, sentence, frame text, sound), the hit's own segment among them
+    moment_start_s: float | None = None
+    moment_end_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,4 +170,6 @@ def _hit(row: dict[str, Any]) -> Hit:
         snippet=row["snippet"],
         ranks={k: int(v) for k, v in row["ranks"].items()},
         leg_scores={k: float(v) for k, v in row["leg_scores"].items()},
+        moment_start_s=row["moment_start_s"],
+        moment_end_s=row["moment_end_s"],
     )

@@ -163,8 +163,12 @@ function card(hit) {
   }
   node.querySelector(".title").textContent = hit.title || hit.uri;
   const when = hit.start_s != null ? ` · ${seconds(hit.start_s)}–${seconds(hit.end_s)} s` : "";
+  const wider = hit.moment_start_s != null &&
+    (hit.moment_start_s < hit.start_s || hit.moment_end_s > hit.end_s);
+  const moment = wider
+    ? ` (moment ${seconds(hit.moment_start_s)}–${seconds(hit.moment_end_s)} s)` : "";
   node.querySelector(".meta").textContent =
-    `${hit.media_type} · ${hit.collection} · ${hit.kind}${when} · score ${hit.score.toFixed(4)}`;
+    `${hit.media_type} · ${hit.collection} · ${hit.kind}${when}${moment} · score ${hit.score.toFixed(4)}`;
   node.querySelector(".snippet").append(...highlighted(hit.snippet || ""));
   const open = node.querySelector(".open");
   open.href = hit.media_url;

@@ -23,7 +23,8 @@ BEGIN
                                   'search_vector_leg', 'search_vector_legs', 'search_passing',
                                   'search_plan', 'search_source_sql',
                                   'search_vector_leg_sql', 'search_keyword_leg_sql',
-                                  'search_text_leg_sql', 'search_fusion_sql', 'search_compose',
+                                  'search_text_leg_sql', 'search_fusion_sql',
+                                  'search_moment_sql', 'search_compose',
                                   'search_settings', 'search_statement', 'search_request')
     LOOP
         EXECUTE format('DROP FUNCTION %s', fn);

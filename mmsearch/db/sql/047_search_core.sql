@@ -572,6 +572,30 @@ AS $fn$
                   (plan ->> 'k')::integer)
 $fn$;
 
+-- The moment of each hit in time-coded media: the span of the segments of its record that the
+-- search found (any leg, any kind: transcript, shot, OCR, sound), scoring at least half the
+-- hit's own score, chained to the hit's segment by overlaps or gaps of at most 2 s. A
+-- sentence said over a shot whose frame reads the query's words is then one moment, from
+-- the first to the last of them; a hit with no such neighbours keeps its own span.
+CREATE OR REPLACE FUNCTION mmsearch.search_moment_sql() RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT 'moment_parts AS (SELECT t.id AS hit, g.id, g.start_s, g.end_s FROM top AS t'
+           ' JOIN fused AS f ON f.record_id = t.record_id'
+           ' AND (f.score >= 0.5 * t.score OR f.id = t.id)'
+           ' JOIN mmsearch.segment AS g ON g.record_id = f.record_id AND g.id = f.id'
+           ' WHERE g.start_s IS NOT NULL AND g.end_s IS NOT NULL),'
+           ' moment_breaks AS (SELECT hit, id, start_s, end_s, CASE WHEN start_s <= max(end_s)'
+           ' OVER (PARTITION BY hit ORDER BY start_s, id ROWS BETWEEN UNBOUNDED PRECEDING'
+           ' AND 1 PRECEDING) + 2.0 THEN 0 ELSE 1 END AS starts FROM moment_parts),'
+           ' moment_runs AS (SELECT hit, id, start_s, end_s, sum(starts) OVER (PARTITION BY hit'
+           ' ORDER BY start_s, id) AS run FROM moment_breaks),'
+           ' moments AS (SELECT m.hit, min(m.start_s) AS moment_start_s,'
+           ' max(m.end_s) AS moment_end_s FROM moment_runs AS m JOIN moment_runs AS own'
+           ' ON own.hit = m.hit AND own.id = m.hit AND own.run = m.run GROUP BY m.hit)'
+$fn$;
+
 -- The statement of a plan. Plain: the hits, best first (what --explain shows and what the
 -- caller may run). Wrapped: one jsonb {"hits": [...], "counts": {leg: candidates found}}.
 CREATE OR REPLACE FUNCTION mmsearch.search_compose(plan jsonb, wrapped boolean DEFAULT false)
@@ -638,7 +662,7 @@ BEGIN
         RETURN CASE WHEN wrapped THEN 'SELECT ''{"hits": [], "counts": {}}''::jsonb'
                     ELSE 'SELECT (NULL::mmsearch.search_hit).* WHERE false' END;
     END IF;
-    ctes := ctes || mmsearch.search_fusion_sql(plan, legs);
+    ctes := ctes || mmsearch.search_fusion_sql(plan, legs) || mmsearch.search_moment_sql();
     hits := format('SELECT r.id AS record_id, c.name AS collection, r.uri, r.title, r.media_type,'
                    ' s.id AS segment_id, s.kind, s.start_s, s.end_s, s.char_start, s.char_end,'
                    ' t.score, mmsearch.snippet(s.content, s.metadata, (SELECT CASE WHEN'
@@ -646,10 +670,11 @@ BEGIN
                    ' (SELECT CASE WHEN t.ranks ? ''keyword'' THEN %L::tsquery END AS k,'
                    ' CASE WHEN t.ranks ? ''sounds_like'' THEN mmsearch.sounding_words(s.content,'
                    ' %L::text[]) END AS v) AS m)) AS snippet,'
-                   ' t.ranks, t.leg_scores FROM top AS t'
+                   ' t.ranks, t.leg_scores, mo.moment_start_s, mo.moment_end_s FROM top AS t'
                    ' JOIN mmsearch.segment AS s ON s.id = t.id'
                    ' JOIN mmsearch.record AS r ON r.id = s.record_id AND r.acl && %L::text[]'
                    ' JOIN mmsearch.collection AS c ON c.id = r.collection_id'
+                   ' LEFT JOIN moments AS mo ON mo.hit = t.id'
                    ' ORDER BY t.score DESC, t.id',
                    plan -> 'keyword' ->> 'tsquery',
                    ARRAY(SELECT jsonb_array_elements_text(plan -> 'sounds_like' -> 'codes')),

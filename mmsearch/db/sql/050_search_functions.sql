@@ -234,7 +234,7 @@ BEGIN
                                   'search_check_integer', 'search_vector_leg',
                                   'search_vector_legs', 'search_passing', 'search_plan',
                                   'search_source_sql',
-                                  'search_vector_leg_sql', 'search_text_leg_sql',
+                                  'search_vector_leg_sql', 'search_text_leg_sql', 'search_moment_sql',
                                   'search_fusion_sql', 'search_compose', 'search_request',
                                   'search_settings', 'search_statement',
                                   'search_args', 'search', 'segment_vector',
