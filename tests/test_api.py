@@ -267,6 +267,22 @@ def test_one_hit_per_record_unless_segments(api_server: ApiServer, http: httpx.C
     assert [h["score"] for h in listed] == sorted((h["score"] for h in listed), reverse=True)
 
 
+def test_space_narrows_the_vector_legs(api_server: ApiServer, http: httpx.Client) -> None:
+    """`space` (repeatable) keeps only those spaces' legs, as `--space` and `spaces=` do."""
+    eng = bearer(api_server.eng_token)
+
+    def legs(**params: object) -> set[str]:
+        answer = http.get("/api/search", params={"q": "a cat", "k": 20, **params}, headers=eng)
+        assert answer.status_code == 200, answer.text
+        return {leg for hit in answer.json()["hits"] for leg in hit["ranks"]}
+
+    every, text_only = legs(mode="vector"), legs(mode="vector", space="text")
+    assert "image" in every  # the photos are found through the image space
+    assert text_only <= {"text"}
+    unknown = http.get("/api/search", params={"q": "x", "space": "nope"}, headers=eng)
+    assert unknown.status_code == 400 and "nope" in unknown.json()["detail"]
+
+
 def test_bad_requests_are_one_line_400s(api_server: ApiServer, http: httpx.Client) -> None:
     eng = bearer(api_server.eng_token)
     bad_filter = http.get("/api/search", params={"q": "x", "filter": "bad ("}, headers=eng)

@@ -101,6 +101,7 @@ def _query(options: dict[str, Any]) -> dict[str, Any]:
         "weight": [f"{leg}={w}" for leg, w in (options.get("weights") or {}).items()],
         **({"fusion": options["fusion"]} if options.get("fusion") else {}),
         **({"sounds_like": options["sounds_like"]} if options.get("sounds_like") else {}),
+        "space": options.get("spaces") or [],
         "principal": options.get("principals") or [],
     }
 

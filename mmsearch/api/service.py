@@ -53,6 +53,11 @@ class SearchParams(BaseModel):
         description="Where words that sound like the query's count: transcripts (default),"
         " every segment's text, or nowhere.",
     )
+    space: list[str] = Field(
+        [],
+        description="Only these vector spaces' legs (repeatable; default: every space that"
+        " encodes the query).",
+    )
     principal: list[str] = Field(
         [], description="Search as these principals: only with the server's local key."
     )
@@ -73,6 +78,7 @@ class SearchParams(BaseModel):
             "weights": parse_weights(self.weight),
             "fusion": self.fusion,
             "sounds_like": self.sounds_like,
+            "spaces": self.space or None,
         }
 
 

@@ -118,8 +118,7 @@ def search_command(
         "sounds_like": sounds_like,
         "spaces": list(spaces) or None,
     }
-    # the HTTP API has no spaces parameter yet: a search naming its spaces runs here
-    in_process = explain or analyze or spaces
+    in_process = explain or analyze
     hits = None if in_process else _search_through_server(subject, options)
     if hits is None:
         from mmsearch.client import Client
