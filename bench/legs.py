@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,9 @@ import platformdirs
 from bench import evalsets as sets
 from bench.scratch import scratch_dsn
 from mmsearch.client import Client
-from mmsearch.eval.harness import K, rank_hits, score
+from mmsearch.eval.harness import K, score
 from mmsearch.eval.judged import JudgedSet
+from mmsearch.eval.tune import run_changed
 from mmsearch.query.request import SearchOptions
 
 #: request changes of each configuration (None drops a field)
@@ -44,11 +44,7 @@ def measure(client: Client, judged: JudgedSet) -> dict[str, dict[str, float]]:
     planned = {q.qid: client.plan(q.text or "", base) for q in typed}
     row = {}
     for name, changes in CONFIGS.items():
-        ranked = []
-        for q in typed:
-            plan = planned[q.qid]
-            request = {k: v for k, v in {**plan.request, **changes}.items() if v is not None}
-            ranked.append(rank_hits(judged, q, client.run(replace(plan, request=request)), 0.0))
+        ranked = [run_changed(client, judged, q, planned[q.qid], changes) for q in typed]
         measures = score(typed, ranked)
         row[name] = {m: round(measures[m], 3) for m in ("MRR", "R@1", "R@10")}
     return row

@@ -82,7 +82,7 @@ def tune(client: Client, judged: JudgedSet, *, principals: list[str] | None = No
     planned = {q.qid: client.plan(q.text or "", base) for q in typed}
 
     def measure(request: dict[str, Any]) -> dict[str, dict[str, float]]:
-        ranked = {q.qid: _ranked(client, judged, q, planned[q.qid], request) for q in typed}
+        ranked = {q.qid: run_changed(client, judged, q, planned[q.qid], request) for q in typed}
         return {
             name: score(queries, [ranked[q.qid] for q in queries])
             for name, queries in splits.items()
@@ -110,9 +110,10 @@ def tune(client: Client, judged: JudgedSet, *, principals: list[str] | None = No
     return Tuning(candidates, legs)
 
 
-def _ranked(
+def run_changed(
     client: Client, judged: JudgedSet, query: Query, planned: SearchPlan, changes: dict[str, Any]
 ) -> RankedQuery:
+    """Run a planned query with `changes` to its request (None drops a field), ranked."""
     request = {k: v for k, v in {**planned.request, **changes}.items() if v is not None}
     started = time.perf_counter()
     hits = client.run(replace(planned, request=request))

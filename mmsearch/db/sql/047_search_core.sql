@@ -18,9 +18,9 @@
 -- registry and this file, values only as quoted literals. search_compose is plain text
 -- work; its statement, run by the caller, returns the same rows under RLS.
 --
--- The text legs (search_text_leg_sql: keyword, sounds_like) and the fusion
--- (search_fusion_sql) are each one function, so either can be replaced without touching the
--- rest.
+-- The text legs (search_text_leg_sql: keyword, sounds_like, spelled_like), the fusion
+-- (search_fusion_sql) and the moments (search_moment_sql) are each one function, so any can
+-- be replaced without touching the rest.
 
 -- A request with its defaults, or an error naming what is wrong (SQLSTATE 22023). A search
 -- of one collection that sets neither fusion nor weights takes that collection's own
@@ -287,12 +287,13 @@ BEGIN
     IF checked ? 'query' THEN
         tsq := mmsearch.keyword_query(checked ->> 'query');
     END IF;
-    -- plain words only: "-word", quotes and "or" mean what they say, not what looks or
-    -- sounds alike
+    -- The approximate legs: each with its terms and the query word (lexeme) each term is
+    -- for. Plain words only: "-word", quotes and "or" mean what they say, not what looks or
+    -- sounds alike.
     IF checked ? 'query' AND NOT mmsearch.websearch_syntax(checked ->> 'query') THEN
         IF checked ->> 'sounds_like' <> 'off' THEN
             SELECT jsonb_build_object(
-                       'codes', jsonb_agg(DISTINCT lower(w.code)),
+                       'terms', jsonb_agg(DISTINCT lower(w.code)),
                        'words', jsonb_agg(DISTINCT jsonb_build_array(w.lexeme, lower(w.code))),
                        'tsquery', string_agg(DISTINCT quote_literal(lower(w.code)), ' | ')
                                   ::tsquery::text,
@@ -302,12 +303,11 @@ BEGIN
         END IF;
         -- words of four letters or more: shorter ones share too much with any text
         SELECT jsonb_build_object(
-                   'tokens', jsonb_agg(DISTINCT lower(d.token)),
-                   'words', jsonb_agg(DISTINCT jsonb_build_array(d.lexemes[1], lower(d.token))),
+                   'terms', jsonb_agg(DISTINCT w.word),
+                   'words', jsonb_agg(DISTINCT jsonb_build_array(w.lexeme, w.word)),
                    'weight', coalesce(checked -> 'weights' -> 'spelled_like', '1'::jsonb))
-        INTO spelled FROM ts_debug('english'::regconfig, checked ->> 'query') AS d
-        WHERE d.alias IN ('asciiword', 'word') AND cardinality(d.lexemes) > 0
-          AND length(d.token) >= 4
+        INTO spelled FROM mmsearch.text_words(checked ->> 'query') AS w
+        WHERE length(w.word) >= 4
         HAVING count(*) > 0;
     END IF;
     n_legs := jsonb_array_length(vectors.legs) + coalesce(numnode(tsq) > 0, false)::integer
@@ -431,9 +431,9 @@ $fn$;
 -- (`text_scope`: counted once a search, up to 2,000, or a leg's matches when more: a bounded
 -- cost, and the same count on one server and on Citus; not at all when no leg matched).
 -- The approximate legs share that N: counting their own scope (transcripts, OCR: a sparse
--- part of a collection) scanned far for few rows. Lengths in distinct lexemes. So they are always current, and no
--- score depends on rows the caller cannot see (statistics over every row would tell,
--- through scores, whether hidden rows hold a word).
+-- part of a collection) scanned far for few rows. Lengths in distinct lexemes. So they are
+-- always current, and no score depends on rows the caller cannot see (statistics over every
+-- row would tell, through scores, whether hidden rows hold a word).
 --
 -- `covered` is the share of the query's IDF the segment holds (a rare word counts for more
 -- than a common one); `held` is BM25 over that of a segment of average length holding each
@@ -441,25 +441,35 @@ $fn$;
 -- segment). Both are scaled by a prior: text read off a picture (kind "ocr") says what is
 -- written in it, not what it shows, and a typed description shares a word with it by
 -- chance: its keyword matches count half; a word that only sounds like the query's counts
--- 0.6 of one written alike, one OCR wrote nearly alike 0.3. `relative`, for the default fusion beside vector legs, is
--- covered to the power 2.5 times 0.8 + 0.2 held (capped): a segment holding the whole query
--- counts as much as the best vector match, one holding half of it 0.18 (with the square, a
--- one-word partial match pushed a second relevant recording out of text-speech's top 10,
--- docs/benchmarks.md "Issue 18, part 3"); without vector legs, the
--- leg ranks by BM25 (held, 5% of its excess over 1 kept). `confidence`, for rank fusion, is
--- held capped at 1.
-CREATE OR REPLACE FUNCTION mmsearch.search_text_leg_sql(plan jsonb, leg text) RETURNS text
+-- 0.6 of one written alike, one OCR wrote nearly alike 0.3. `relative`, for the default
+-- fusion beside vector legs, is covered to the power 2.5 times 0.8 + 0.2 held (capped): a
+-- segment holding the whole query counts as much as the best vector match, one holding half
+-- of it 0.18 (with the square, a one-word partial match pushed a second relevant recording
+-- out of text-speech's top 10, docs/benchmarks.md "Issue 18, part 3"); without vector legs,
+-- the leg ranks by BM25 (held, 5% of its excess over 1 kept). `confidence`, for rank
+-- fusion, is held capped at 1.
+CREATE OR REPLACE FUNCTION mmsearch.search_text_leg_sql(plan jsonb, leg text, scope_cap integer)
+RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog
 AS $fn$
 DECLARE
     terms     jsonb := plan -> leg;
-    words     text;  -- the query's terms, as a text[] literal
+    -- the query's terms, as a text[] literal
+    words     text := format('%L::text[]',
+                             ARRAY(SELECT jsonb_array_elements_text(terms -> 'terms')));
     doc       text;  -- a segment's terms (over `s`)
     match     text;  -- the condition that finds candidates (an index's)
     held      text;  -- the segment's terms that the leg credits
     scope     text := '';
     prior     text;
+    -- the approximate legs credit only terms of query words the segment does not hold as
+    -- written (a text[] expression over `s`)
+    unwritten text := (SELECT format('array_remove(ARRAY[%s], NULL)', string_agg(
+                                         format('CASE WHEN NOT s.content_tsv @@ %L::tsquery'
+                                                ' THEN %L END', quote_literal(w ->> 0), w ->> 1),
+                                         ', '))
+                       FROM jsonb_array_elements(terms -> 'words') AS w);
     -- BM25's term-frequency part of a posting p of a match m:
     -- tf (k1 + 1) / (tf + k1 (1 - b + b len / avglen))
     tf_part   text := '(p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * m.len / st.avg_len)))';
@@ -472,32 +482,22 @@ BEGIN
         held := format('ts_filter(setweight(s.content_tsv, ''A'', %s), ''{a}'')', words);
         prior := 'CASE WHEN s.kind = ''ocr'' THEN 0.5 ELSE 1.0 END';
     ELSIF leg = 'spelled_like' THEN
-        words := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(terms -> 'tokens')));
         doc := 's.content_tsv';
         -- pg_trgm: some stretch of the text shares 60% of the word's trigrams (its default
-        -- word_similarity_threshold), less the words the segment holds as written
+        -- word_similarity_threshold)
         match := format('(%s)', (SELECT string_agg(format('s.content %%> %L', t), ' OR ')
-                                 FROM jsonb_array_elements_text(terms -> 'tokens') AS t));
-        held := format('array_to_tsvector(ARRAY(SELECT w ->> 1 FROM jsonb_array_elements(%L::jsonb)'
-                       ' AS w WHERE (w ->> 1) <%% s.content'
-                       ' AND NOT w ->> 0 = ANY (tsvector_to_array(s.content_tsv))))',
-                       terms -> 'words');
+                                 FROM jsonb_array_elements_text(terms -> 'terms') AS t));
+        held := format('array_to_tsvector(ARRAY(SELECT t FROM unnest(%s) AS t'
+                       ' WHERE t <%% s.content))', unwritten);
         scope := ' AND s.kind = ''ocr''';
         prior := '0.3';
     ELSE
-        words := format('%L::text[]', ARRAY(SELECT jsonb_array_elements_text(terms -> 'codes')));
         -- transcripts keep their codes (indexed); other text is coded as it is read
         doc := CASE WHEN terms ->> 'scope' = 'all'
                     THEN 'coalesce(s.sound_tsv, mmsearch.sound_codes(s.content))'
                     ELSE 's.sound_tsv' END;
         match := format('%s @@ %L::tsquery', doc, terms ->> 'tsquery');
-        -- less the codes of the query's words that the segment holds as written
-        held := format('ts_delete(ts_filter(setweight(%s, ''A'', %s), ''{a}''), ARRAY[%s])',
-                       doc, words,
-                       (SELECT string_agg(format('CASE WHEN s.content_tsv @@ %L::tsquery'
-                                                 ' THEN %L END', quote_literal(w ->> 0),
-                                                 w ->> 1), ', ')
-                        FROM jsonb_array_elements(terms -> 'words') AS w));
+        held := format('ts_filter(setweight(%s, ''A'', %s), ''{a}'')', doc, unwritten);
         scope := CASE WHEN terms ->> 'scope' = 'all' THEN ''
                       ELSE ' AND s.kind = ''transcript''' END;
         prior := '0.6';
@@ -510,7 +510,7 @@ BEGIN
         ' coalesce(array_length(u.positions, 1), 1) AS tf FROM %1$s_matches AS m,'
         ' unnest(m.held) AS u),'
         ' %1$s_stats AS (SELECT avg(len)::double precision AS avg_len,'
-        ' CASE WHEN count(*) = 0 OR count(*) >= 2000 THEN count(*) ELSE greatest(count(*),'
+        ' CASE WHEN count(*) = 0 OR count(*) >= %12$s THEN count(*) ELSE greatest(count(*),'
         ' (SELECT n FROM text_scope)) END::double precision AS n FROM %1$s_matches),'
         ' %1$s_idf AS (SELECT w.lexeme, i.idf, greatest(sum(i.idf) OVER (), 1e-9) AS query_idf'
         ' FROM unnest(%2$s) AS w(lexeme) CROSS JOIN %1$s_stats AS st'
@@ -531,7 +531,7 @@ BEGIN
         CASE WHEN jsonb_array_length(plan -> 'vectors') > 0
              THEN 'power(covered, 2.5) * (0.8 + 0.2 * least(held, 1.0))'
              ELSE 'least(held, 1.0) + 0.05 * greatest(held - 1.0, 0.0)' END,
-        prior, doc, held, scope);
+        prior, doc, held, scope, scope_cap);
 END
 $fn$;
 
@@ -541,11 +541,11 @@ $fn$;
 --                           noise floor; without a floor, between the leg's lowest and
 --                           best) over the best confidence of any vector leg, so the best
 --                           vector hit scores 1 and a leg whose best is weak stays weak; a
---                           text hit's (keyword, sounds_like) share of the query's IDF
---                           to the power 2.5, weighed a little by its BM25 (1: every word
---                           of the query, written as typed). A keyword match on one common
---                           word of the query adds little, and cannot outvote the best
---                           vector match.
+--                           text hit's (keyword, sounds_like, spelled_like) share of the
+--                           query's IDF to the power 2.5, weighed a little by its BM25 (1:
+--                           every word of the query, written as typed). A keyword match
+--                           on one common word of the query adds little, and cannot
+--                           outvote the best vector match.
 --   rrf                     reciprocal rank fusion: the sum of weight * confidence / (rrf_k +
 --                           rank), each vector hit's confidence how far its similarity clears
 --                           the floor, each text hit's its BM25 confidence.
@@ -612,6 +612,8 @@ DECLARE
     hits   text;
     similarity text;
     text_leg   text;
+    -- how far a search counts the segments it covers (the text legs' N)
+    text_scope_cap constant integer := 2000;
 BEGIN
     FOR leg IN SELECT jsonb_array_elements(plan -> 'vectors') LOOP
         n := n + 1;
@@ -645,12 +647,12 @@ BEGIN
     END LOOP;
     IF plan ?| ARRAY['keyword', 'sounds_like', 'spelled_like'] THEN  -- N of the text legs
         ctes := ctes || format('text_scope AS (SELECT count(*)::double precision AS n FROM'
-                               ' (SELECT 1 %s LIMIT 2000) AS covered)',
-                               mmsearch.search_source_sql(plan, false));
+                               ' (SELECT 1 %s LIMIT %s) AS covered)',
+                               mmsearch.search_source_sql(plan, false), text_scope_cap);
     END IF;
     FOREACH text_leg IN ARRAY ARRAY['keyword', 'sounds_like', 'spelled_like'] LOOP
         CONTINUE WHEN NOT plan ? text_leg;
-        ctes := ctes || mmsearch.search_text_leg_sql(plan, text_leg);
+        ctes := ctes || mmsearch.search_text_leg_sql(plan, text_leg, text_scope_cap);
         legs := legs || format('SELECT %L::text AS leg, true AS textual, id, record_id, rank,'
                                ' score, confidence, relative,'
                                ' %s::double precision AS weight FROM %I',
@@ -677,7 +679,7 @@ BEGIN
                    ' LEFT JOIN moments AS mo ON mo.hit = t.id'
                    ' ORDER BY t.score DESC, t.id',
                    plan -> 'keyword' ->> 'tsquery',
-                   ARRAY(SELECT jsonb_array_elements_text(plan -> 'sounds_like' -> 'codes')),
+                   ARRAY(SELECT jsonb_array_elements_text(plan -> 'sounds_like' -> 'terms')),
                    ARRAY(SELECT jsonb_array_elements_text(plan -> 'principals')));
     IF NOT wrapped THEN
         RETURN 'WITH ' || array_to_string(ctes, ', ') || ' ' || hits;

@@ -29,27 +29,41 @@ UPGRADE = r"""
 CREATE EXTENSION IF NOT EXISTS fuzzystrmatch WITH SCHEMA public;
 
 -- The distinct words of a text that full-text search keeps (no stop words, no numbers), each
--- with its lexeme (english), its Double Metaphone code and how often it is said. Codes under
--- three letters are left out: they say little ("media", "mode", "mute" and "made" are all MT;
--- "known" and "none" both NN) and match a third of a collection's transcripts, which cost a
--- search 60 ms at the 95th percentile (20,000 transcripts of 100,000 segments) for 0.012
--- keyword MRR on text-speech and 0.036 on text-video (hybrid did not move).
+-- as written (lowercase), with its lexeme (english) and how often it is said. The search's
+-- approximate legs take a query's words from here too.
+CREATE FUNCTION mmsearch.text_words(content text)
+RETURNS TABLE (word text, lexeme text, said integer)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog
+AS $fn$
+    SELECT u.lexeme, w.stem[1], cardinality(u.positions)
+    FROM unnest(to_tsvector('simple'::regconfig, content)) AS u
+    CROSS JOIN LATERAL (SELECT ts_lexize('english_stem', u.lexeme) AS stem) AS w
+    WHERE u.lexeme ~ '^[[:alpha:]]+$' AND cardinality(w.stem) > 0
+$fn$;
+COMMENT ON FUNCTION mmsearch.text_words(text) IS
+    'The distinct words of a text that full-text search keeps: each as written (lowercase), '
+    'its lexeme (english) and how often it is said.';
+
+-- Those words' Double Metaphone codes. Codes under three letters are left out: they say
+-- little ("media", "mode", "mute" and "made" are all MT; "known" and "none" both NN) and
+-- match a third of a collection's transcripts, which cost a search 60 ms at the 95th
+-- percentile (20,000 transcripts of 100,000 segments) for 0.012 keyword MRR on text-speech
+-- and 0.036 on text-video (hybrid did not move).
 CREATE FUNCTION mmsearch.sound_words(content text)
 RETURNS TABLE (lexeme text, code text, said integer)
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, public
 AS $fn$
-    SELECT w.stem[1], w.code, cardinality(u.positions)
-    FROM unnest(to_tsvector('simple'::regconfig, content)) AS u
-    CROSS JOIN LATERAL (SELECT ts_lexize('english_stem', u.lexeme) AS stem,
-                               dmetaphone(u.lexeme) AS code) AS w
-    WHERE u.lexeme ~ '^[[:alpha:]]+$' AND cardinality(w.stem) > 0 AND length(w.code) > 2
+    SELECT t.lexeme, c.code, t.said
+    FROM mmsearch.text_words(content) AS t
+    CROSS JOIN LATERAL (SELECT dmetaphone(t.word) AS code) AS c
+    WHERE length(c.code) > 2
 $fn$;
 COMMENT ON FUNCTION mmsearch.sound_words(text) IS
-    'The distinct words of a text that full-text search keeps, each with its lexeme (english), '
-    'its Double Metaphone code (fuzzystrmatch.dmetaphone; codes under three letters left '
-    'out) and '
-    'how often it is said.';
+    'The words of mmsearch.text_words with their Double Metaphone code '
+    '(fuzzystrmatch.dmetaphone; codes under three letters left out): lexeme, code, how often '
+    'it is said.';
 
 -- A text's sound codes as a tsvector, each as often as its words are said (lowercase).
 CREATE FUNCTION mmsearch.sound_codes(content text) RETURNS tsvector
@@ -85,5 +99,6 @@ def downgrade() -> None:
         " DROP FUNCTION IF EXISTS mmsearch.segment_sound_codes();"
         " ALTER TABLE mmsearch.segment DROP COLUMN sound_tsv;"
         " DROP FUNCTION mmsearch.sound_codes(text);"
-        " DROP FUNCTION mmsearch.sound_words(text)"
+        " DROP FUNCTION mmsearch.sound_words(text);"
+        " DROP FUNCTION mmsearch.text_words(text)"
     )
